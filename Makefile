@@ -38,7 +38,7 @@ $(BUILD)/host/%.o: host/%.c $(wildcard host/*.h) host/include/wmhost/plugin.h
 
 $(BUILD)/wmhost: host/main.c $(HOST_OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $(BASE_CFLAGS) -DWMHOST_VERSION='"$(VERSION)"' -rdynamic -o $@ $^ $(HOST_LIBS)
+	$(CC) $(BASE_CFLAGS) -DWMHOST_VERSION='"$(VERSION)"' -o $@ $^ $(HOST_LIBS)
 
 # A plugin's pkg-config modules are listed in plugins/<name>/deps.
 .SECONDEXPANSION:

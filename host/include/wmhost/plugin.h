@@ -220,8 +220,10 @@ struct wm_host_api {
 	void (*free)(void *p);
 
 	/* Sources. emit() takes ownership of the record in every case. It blocks
-	 * while the pipeline's queue is full (backpressure) and returns
-	 * WM_E_STOPPING if the pipeline stops meanwhile. */
+	 * while the pipeline's queue is full (backpressure). Once the pipeline
+	 * is draining it no longer blocks, so what a stopping source still emits
+	 * is delivered; it returns WM_E_STOPPING (record discarded) only when
+	 * the pipeline is aborted (drain timeout or a second signal). */
 	int (*emit)(struct wm_emitter *em, struct wm_record *r);
 	int (*stopping)(struct wm_emitter *em);
 	/* A record the source could not turn into a record (e.g. undecodable
@@ -245,6 +247,10 @@ struct wm_host_api {
 	/* Time. */
 	int64_t (*now_us)(void);  /* wall clock, µs since epoch */
 	int64_t (*mono_us)(void); /* monotonic, µs */
+
+	/* True while the host runs `wmhost check`: init must validate only and
+	 * must not connect to anything (no sockets, no client handles). */
+	int (*check_only)(const struct wm_instance *inst);
 };
 
 /*

@@ -1,0 +1,177 @@
+/* The dead-letter path: records a sink refused and raw data a source could
+ * not decode are written here, durably, before their positions are acked.
+ * The target is a JSON-lines file (default) or any sink plugin. */
+#include "log.h"
+#include "pipeline.h"
+#include "plugin_loader.h"
+#include "record.h"
+#include "utf8.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static int valid_utf8(const char *s, size_t n)
+{
+	size_t i = 0;
+	while (i < n) {
+		size_t l = utf8_valid_prefix((const unsigned char *)s + i, n - i);
+		if (!l)
+			return 0;
+		i += l;
+	}
+	return 1;
+}
+
+static int64_t now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* The flat record describing one dead letter. */
+static struct wm_record *describe(struct wmh_pipeline *pl, const struct wm_record *r, const char *reason)
+{
+	struct wm_record *d = wmh_record_new();
+	if (!d)
+		return NULL;
+	int rc = wmh_record_set_time(d, "time", now_us());
+	rc |= wmh_record_set_string(d, "pipeline", pl->name);
+	rc |= wmh_record_set_string(d, "reason", reason);
+	uint32_t stream;
+	int64_t offset;
+	if (wmh_record_position(r, &stream, &offset)) {
+		rc |= wmh_record_set_int(d, "stream", stream);
+		rc |= wmh_record_set_int(d, "offset", offset);
+	}
+	if (r->dead) {
+		const struct wm_value *p = wmh_record_get(r, "payload");
+		if (p && valid_utf8(p->u.s.ptr, p->u.s.len))
+			rc |= wmh_record_set_stringn(d, "payload", p->u.s.ptr, p->u.s.len);
+		else if (p)
+			rc |= wmh_record_set_bytes(d, "payload_base64", p->u.s.ptr, p->u.s.len);
+	} else {
+		char *json = NULL;
+		size_t len;
+		if (wmh_record_to_json(r, &json, &len) == 0)
+			rc |= wmh_record_set_stringn(d, "record", json, len);
+		else
+			rc = -1;
+		free(json);
+		size_t kl;
+		const void *k = wmh_record_key(r, &kl);
+		if (k)
+			rc |= wmh_record_set_key(d, k, kl);
+	}
+	if (rc) {
+		wmh_record_free(d);
+		return NULL;
+	}
+	return d;
+}
+
+static int write_file(struct wmh_pipeline *pl, const struct wm_record *d, int record_is_json)
+{
+	char *json = NULL;
+	size_t len;
+	if (wmh_record_to_json(d, &json, &len))
+		return -1;
+	/* embed the refused record as an object, not as an escaped string */
+	struct strbuf sb = STRBUF_INIT;
+	const struct wm_value *rec = wmh_record_get(d, "record");
+	if (record_is_json && rec) {
+		/* rebuild: all fields but "record", then "record": <raw> */
+		strbuf_appendn(&sb, json, len - 1);
+		char *pos = strstr(sb.buf, ",\"record\":");
+		if (pos) {
+			sb.len = (size_t)(pos - sb.buf);
+			sb.buf[sb.len] = 0;
+		}
+		strbuf_append(&sb, ",\"record\":");
+		strbuf_appendn(&sb, rec->u.s.ptr, rec->u.s.len);
+		strbuf_append(&sb, "}\n");
+	} else {
+		strbuf_appendn(&sb, json, len);
+		strbuf_appendc(&sb, '\n');
+	}
+	free(json);
+	if (sb.oom) {
+		strbuf_free(&sb);
+		return -1;
+	}
+	int rc = 0;
+	pthread_mutex_lock(&pl->dlq_mu);
+	if (!pl->dlq_file) {
+		pl->dlq_file = fopen(pl->dlq_path, "a");
+		if (!pl->dlq_file) {
+			wmh_log(WM_LOG_ERROR, pl->name, NULL, "cannot open dead-letter file %s: %s", pl->dlq_path,
+			        strerror(errno));
+			rc = -1;
+		}
+	}
+	if (rc == 0) {
+		if (fwrite(sb.buf, 1, sb.len, pl->dlq_file) != sb.len || fflush(pl->dlq_file) != 0 ||
+		    fdatasync(fileno(pl->dlq_file)) != 0) {
+			wmh_log(WM_LOG_ERROR, pl->name, NULL, "cannot write dead-letter file %s: %s", pl->dlq_path,
+			        strerror(errno));
+			rc = -1;
+		}
+	}
+	pthread_mutex_unlock(&pl->dlq_mu);
+	strbuf_free(&sb);
+	return rc;
+}
+
+static int write_plugin(struct wmh_pipeline *pl, struct wm_record *d)
+{
+	const struct wm_plugin *p = pl->dlq_sink->plugin->desc;
+	unsigned char state = 0;
+	char *reason = NULL;
+	struct wm_record *recs[1] = {d};
+	struct wm_batch b = {recs, 1, &state, &reason, pl, NULL};
+	int64_t delay = pl->retry_initial_ms;
+	for (;;) {
+		state = 0;
+		enum wm_result res = p->write(pl->dlq_sink->ctx, &b);
+		if (state == WMH_DONE || (res == WM_OK && state != WMH_FAILED)) {
+			free(reason);
+			return 0;
+		}
+		if (state == WMH_FAILED || res == WM_FATAL || pl->aborting) {
+			wmh_log(WM_LOG_ERROR, pl->name, pl->dlq_sink->label, "dead-letter sink refused a record: %s",
+			        reason ? reason : "fatal error");
+			free(reason);
+			return -1;
+		}
+		wmh_log(WM_LOG_WARN, pl->name, pl->dlq_sink->label, "dead-letter write asked to retry in %lldms",
+		        (long long)delay);
+		int64_t end = wmh_mono_us() + delay * 1000;
+		while (!pl->aborting && wmh_mono_us() < end) {
+			struct timespec ts = {0, 20 * 1000 * 1000};
+			nanosleep(&ts, NULL);
+		}
+		delay = delay * 2 > pl->retry_max_ms ? pl->retry_max_ms : delay * 2;
+	}
+}
+
+int wmh_dlq_record(struct wmh_pipeline *pl, const struct wm_record *r, const char *reason)
+{
+	struct wm_record *d = describe(pl, r, reason ? reason : "bad record");
+	if (!d)
+		return -1;
+	int rc;
+	if (pl->dlq_sink) {
+		rc = write_plugin(pl, d);
+		if (rc)
+			rc = write_file(pl, d, !r->dead); /* never lose it: fall back to the file */
+	} else {
+		rc = write_file(pl, d, !r->dead);
+	}
+	if (rc == 0)
+		wmh_log(WM_LOG_WARN, pl->name, NULL, "dead-lettered a record: %s", reason ? reason : "bad record");
+	wmh_record_free(d);
+	return rc;
+}

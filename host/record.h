@@ -1,0 +1,50 @@
+/* Typed records: a small ordered set of named fields, an optional key and
+ * the source's position. */
+#ifndef WMH_RECORD_H
+#define WMH_RECORD_H
+#include "wmhost/plugin.h"
+
+struct wmh_field {
+	char *name;
+	struct wm_value v; /* strings and bytes point into owned memory */
+};
+
+struct wm_record {
+	struct wmh_field *fields;
+	size_t n, cap;
+	void *key;
+	size_t key_len;
+	int has_pos;
+	uint32_t stream;
+	int64_t offset;
+	uint64_t ack_seq; /* host-internal: slot in the ack tracker */
+	int ack_tracked;
+	int dead; /* host-internal: a source dead letter travelling to the sink thread */
+};
+
+struct wm_record *wmh_record_new(void);
+void wmh_record_free(struct wm_record *r);
+int wmh_record_set_null(struct wm_record *r, const char *name);
+int wmh_record_set_bool(struct wm_record *r, const char *name, int v);
+int wmh_record_set_int(struct wm_record *r, const char *name, int64_t v);
+int wmh_record_set_double(struct wm_record *r, const char *name, double v);
+int wmh_record_set_string(struct wm_record *r, const char *name, const char *s);
+int wmh_record_set_stringn(struct wm_record *r, const char *name, const char *s, size_t len);
+int wmh_record_set_bytes(struct wm_record *r, const char *name, const void *p, size_t len);
+int wmh_record_set_time(struct wm_record *r, const char *name, int64_t us);
+int wmh_record_set_key(struct wm_record *r, const void *key, size_t len);
+const void *wmh_record_key(const struct wm_record *r, size_t *len);
+size_t wmh_record_count(const struct wm_record *r);
+const char *wmh_record_name_at(const struct wm_record *r, size_t i);
+const struct wm_value *wmh_record_value_at(const struct wm_record *r, size_t i);
+const struct wm_value *wmh_record_get(const struct wm_record *r, const char *name);
+void wmh_record_set_position(struct wm_record *r, uint32_t stream, int64_t offset);
+int wmh_record_position(const struct wm_record *r, uint32_t *stream, int64_t *offset);
+
+/* JSON (json.c). */
+int wmh_record_to_json(const struct wm_record *r, char **out, size_t *len);
+struct wm_record *wmh_record_from_json(const char *json, size_t len, char *err, size_t errlen);
+/* RFC 3339 UTC with microseconds: "2026-11-27T21:50:00.123456Z" (28 bytes + NUL). */
+void wmh_format_time(int64_t us, char out[32]);
+int wmh_parse_time(const char *s, size_t n, int64_t *us);
+#endif

@@ -1,0 +1,396 @@
+/* Running a pipeline: the source thread, the sink thread with its batching
+ * window, retries with capped jittered backoff, ordered acks back to the
+ * source, and the drain/abort path on shutdown. */
+#include "acks.h"
+#include "log.h"
+#include "pipeline.h"
+#include "plugin_loader.h"
+#include "queue.h"
+#include "record.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static int g_check_only;
+
+int wmh_check_only(const struct wm_instance *inst)
+{
+	(void)inst;
+	return g_check_only;
+}
+
+void wmh_set_check_only(int on)
+{
+	g_check_only = on;
+}
+
+int64_t wmh_mono_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* ---- source side ---- */
+
+int wmh_emit(struct wm_emitter *em, struct wm_record *r)
+{
+	struct wmh_pipeline *pl = em->pl;
+	if (!r)
+		return WM_E_INVAL;
+	if (pl->aborting) {
+		wmh_record_free(r);
+		return WM_E_STOPPING;
+	}
+	if (wmh_acks_track(pl->acks, r)) {
+		wmh_record_free(r);
+		return WM_E_NOMEM;
+	}
+	if (wmh_queue_push(pl->q, r)) {
+		/* aborted: the record is not delivered, and not acked */
+		wmh_record_free(r);
+		return WM_E_STOPPING;
+	}
+	atomic_fetch_add(&pl->stats.emitted, 1);
+	return 0;
+}
+
+int wmh_stopping(struct wm_emitter *em)
+{
+	return atomic_load(&em->pl->stopping) || em->pl->aborting;
+}
+
+int wmh_source_dead_letter(struct wm_emitter *em, int64_t stream, int64_t offset, const void *payload, size_t len,
+                           const char *reason)
+{
+	/* Travels through the queue so the sink thread writes it in order with
+	 * everything else and acks its position only once it is durable. */
+	struct wm_record *r = wmh_record_new();
+	if (!r)
+		return WM_E_NOMEM;
+	r->dead = 1;
+	int rc = wmh_record_set_string(r, "reason", reason ? reason : "bad record");
+	if (payload)
+		rc |= wmh_record_set_bytes(r, "payload", payload, len);
+	if (rc) {
+		wmh_record_free(r);
+		return WM_E_NOMEM;
+	}
+	if (stream >= 0)
+		wmh_record_set_position(r, (uint32_t)stream, offset);
+	return wmh_emit(em, r);
+}
+
+int wmh_wait_acked(struct wm_emitter *em, int64_t timeout_ms)
+{
+	struct wmh_pipeline *pl = em->pl;
+	wmh_queue_flush(pl->q);
+	if (wmh_acks_wait_idle(pl->acks, timeout_ms * 1000, &pl->aborting) == 0)
+		return 0;
+	return pl->aborting ? WM_E_STOPPING : WM_E_TIMEOUT;
+}
+
+static void *source_main(void *arg)
+{
+	struct wmh_pipeline *pl = arg;
+	pthread_setname_np(pthread_self(), "wm-source");
+	wmh_log(WM_LOG_DEBUG, pl->name, pl->source->label, "source started");
+	int rc = pl->source->plugin->desc->run(pl->source->ctx, &pl->em);
+	if (rc != 0 && !pl->aborting) {
+		wmh_log(WM_LOG_ERROR, pl->name, pl->source->label, "source failed; stopping the pipeline");
+		atomic_store(&pl->failed, 1);
+	} else {
+		wmh_log(WM_LOG_DEBUG, pl->name, pl->source->label, "source finished");
+	}
+	atomic_store(&pl->source_done, 1);
+	wmh_queue_close(pl->q);
+	return NULL;
+}
+
+/* ---- sink side ---- */
+
+size_t wmh_batch_len(const struct wm_batch *b)
+{
+	return b->n;
+}
+
+const struct wm_record *wmh_batch_at(const struct wm_batch *b, size_t i)
+{
+	return i < b->n ? b->recs[i] : NULL;
+}
+
+void wmh_batch_done(struct wm_batch *b, size_t i)
+{
+	if (i < b->n && b->state[i] == WMH_PENDING)
+		b->state[i] = WMH_DONE;
+}
+
+void wmh_batch_fail(struct wm_batch *b, size_t i, const char *reason)
+{
+	if (i >= b->n || b->state[i] == WMH_DONE)
+		return;
+	b->state[i] = WMH_FAILED;
+	free(b->reason[i]);
+	b->reason[i] = strdup(reason ? reason : "rejected by the sink");
+}
+
+int wmh_batch_aborting(const struct wm_batch *b)
+{
+	return b->pl ? b->pl->aborting : 0;
+}
+
+/* A record is finished (durable or dead-lettered): release its position. */
+static void complete(struct wmh_pipeline *pl, struct wm_record *r)
+{
+	uint32_t stream;
+	int64_t offset;
+	if (wmh_acks_done(pl->acks, r, &stream, &offset) && pl->source->plugin->desc->ack)
+		pl->source->plugin->desc->ack(pl->source->ctx, stream, offset);
+	wmh_record_free(r);
+}
+
+static uint64_t rng_next(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+/* Sleeps for the backoff of this attempt; returns early on abort. */
+static void backoff_sleep(struct wmh_pipeline *pl, int attempt, uint64_t *rng, int64_t *slept_ms)
+{
+	int64_t base = pl->retry_initial_ms;
+	for (int i = 1; i < attempt && base < pl->retry_max_ms; i++)
+		base *= 2;
+	if (base > pl->retry_max_ms)
+		base = pl->retry_max_ms;
+	/* "equal jitter": half fixed, half random, so many agents retrying
+	 * after one outage do not stampede together */
+	int64_t ms = base / 2 + (int64_t)(rng_next(rng) % (uint64_t)(base / 2 + 1));
+	*slept_ms = ms;
+	int64_t end = wmh_mono_us() + ms * 1000;
+	while (!pl->aborting) {
+		int64_t left = end - wmh_mono_us();
+		if (left <= 0)
+			break;
+		if (left > 50000)
+			left = 50000;
+		struct timespec ts = {0, (long)left * 1000};
+		nanosleep(&ts, NULL);
+	}
+}
+
+static void drop_undelivered(struct wmh_pipeline *pl, struct wm_record **recs, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (recs[i]) {
+			atomic_fetch_add(&pl->stats.undelivered, 1);
+			wmh_record_free(recs[i]); /* not acked: a replaying source sends it again */
+		}
+	}
+}
+
+/* Writes one batch until every record is durable or dead-lettered, or the
+ * pipeline gives up (abort / fatal). Takes ownership of recs[]. */
+static void write_batch(struct wmh_pipeline *pl, struct wm_record **recs, size_t n, uint64_t *rng)
+{
+	const struct wm_plugin *sink = pl->sink->plugin->desc;
+	/* source dead letters first go to the dead-letter target */
+	size_t m = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (recs[i]->dead) {
+			const struct wm_value *why = wmh_record_get(recs[i], "reason");
+			if (wmh_dlq_record(pl, recs[i], why ? why->u.s.ptr : "bad record") == 0) {
+				atomic_fetch_add(&pl->stats.dead, 1);
+				complete(pl, recs[i]);
+			} else {
+				drop_undelivered(pl, &recs[i], 1);
+			}
+		} else {
+			recs[m++] = recs[i];
+		}
+	}
+	n = m;
+	if (n == 0)
+		return;
+	unsigned char *state = calloc(n, 1);
+	char **reason = calloc(n, sizeof *reason);
+	if (!state || !reason) {
+		free(state);
+		free(reason);
+		wmh_log(WM_LOG_ERROR, pl->name, pl->sink->label, "out of memory for a batch of %zu", n);
+		drop_undelivered(pl, recs, n);
+		return;
+	}
+	struct wm_batch b = {recs, n, state, reason, pl, NULL};
+	atomic_fetch_add(&pl->stats.batches, 1);
+	for (int attempt = 1;; attempt++) {
+		memset(state, 0, b.n);
+		enum wm_result res = sink->write(pl->sink->ctx, &b);
+		size_t keep = 0;
+		for (size_t i = 0; i < b.n; i++) {
+			if (state[i] == WMH_FAILED) {
+				if (wmh_dlq_record(pl, recs[i], reason[i]) == 0) {
+					atomic_fetch_add(&pl->stats.dead, 1);
+					complete(pl, recs[i]);
+				} else {
+					drop_undelivered(pl, &recs[i], 1);
+				}
+			} else if (state[i] == WMH_DONE || res == WM_OK) {
+				atomic_fetch_add(&pl->stats.written, 1);
+				complete(pl, recs[i]);
+			} else {
+				recs[keep] = recs[i];
+				free(reason[keep]);
+				reason[keep] = NULL;
+				keep++;
+				continue;
+			}
+			free(reason[i]);
+			reason[i] = NULL;
+		}
+		b.n = keep;
+		if (keep == 0)
+			break;
+		if (res == WM_FATAL) {
+			wmh_log(WM_LOG_ERROR, pl->name, pl->sink->label,
+			        "sink failed fatally; %zu records not delivered; stopping the pipeline", keep);
+			atomic_store(&pl->failed, 1);
+			drop_undelivered(pl, recs, keep);
+			break;
+		}
+		if (pl->aborting) {
+			wmh_log(WM_LOG_ERROR, pl->name, pl->sink->label,
+			        "giving up on %zu records at shutdown (not acknowledged to the source)", keep);
+			drop_undelivered(pl, recs, keep);
+			break;
+		}
+		atomic_fetch_add(&pl->stats.retries, 1);
+		int64_t ms;
+		backoff_sleep(pl, attempt, rng, &ms);
+		wmh_log(attempt <= 3 ? WM_LOG_WARN : WM_LOG_ERROR, pl->name, pl->sink->label,
+		        "write asked to retry: %zu records pending, retry #%d after %lldms", keep, attempt,
+		        (long long)ms);
+	}
+	for (size_t i = 0; i < n; i++)
+		free(reason[i]);
+	free(reason);
+	free(state);
+}
+
+static void *sink_main(void *arg)
+{
+	struct wmh_pipeline *pl = arg;
+	pthread_setname_np(pthread_self(), "wm-sink");
+	uint64_t rng = (uint64_t)wmh_mono_us() ^ (uint64_t)(uintptr_t)pl;
+	if (!rng)
+		rng = 88172645463325252ull;
+	struct wm_record **buf = malloc(pl->max_records * sizeof *buf);
+	if (!buf) {
+		wmh_log(WM_LOG_ERROR, pl->name, pl->sink->label, "out of memory");
+		atomic_store(&pl->failed, 1);
+		atomic_store(&pl->sink_done, 1);
+		return NULL;
+	}
+	for (;;) {
+		if (atomic_load(&pl->failed) && !atomic_load(&pl->stopping))
+			break;
+		size_t n = wmh_queue_pop_batch(pl->q, buf, pl->max_records, pl->max_wait_ms * 1000);
+		if (n == 0)
+			break;
+		if (pl->aborting) {
+			drop_undelivered(pl, buf, n);
+			continue;
+		}
+		write_batch(pl, buf, n, &rng);
+	}
+	/* after an abort, count what never got written */
+	size_t n;
+	while ((n = wmh_queue_take_all(pl->q, buf, pl->max_records)) > 0)
+		drop_undelivered(pl, buf, n);
+	free(buf);
+	wmh_acks_wake(pl->acks);
+	atomic_store(&pl->sink_done, 1);
+	return NULL;
+}
+
+int wmh_pipeline_start(struct wmh_pipeline *pl, char *err, size_t errlen)
+{
+	pl->q = wmh_queue_new(pl->queue_cap);
+	pl->acks = wmh_acks_new();
+	if (!pl->q || !pl->acks) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	/* plugin threads must not take the signals meant for the main thread */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	int rc = pthread_create(&pl->sink_thread, NULL, sink_main, pl);
+	if (rc == 0) {
+		rc = pthread_create(&pl->src_thread, NULL, source_main, pl);
+		if (rc != 0) {
+			wmh_queue_close(pl->q);
+			pthread_join(pl->sink_thread, NULL);
+		}
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0) {
+		snprintf(err, errlen, "cannot start threads: %s", strerror(rc));
+		return -1;
+	}
+	pl->threads_started = 1;
+	wmh_log(WM_LOG_INFO, pl->name, NULL, "started: %s -> %s (queue %zu, batch %zu/%lldms)", pl->source->label,
+	        pl->sink->label, pl->queue_cap, pl->max_records, (long long)pl->max_wait_ms);
+	return 0;
+}
+
+void wmh_pipeline_request_stop(struct wmh_pipeline *pl)
+{
+	if (atomic_exchange(&pl->stopping, 1))
+		return;
+	pl->stop_deadline_us = wmh_mono_us() + pl->shutdown_timeout_ms * 1000;
+	if (pl->q)
+		wmh_queue_drain(pl->q);
+	if (pl->source && pl->source->plugin->desc->stop && pl->source->inited)
+		pl->source->plugin->desc->stop(pl->source->ctx);
+}
+
+void wmh_pipeline_abort(struct wmh_pipeline *pl)
+{
+	wmh_pipeline_request_stop(pl);
+	pl->aborting = 1;
+	if (pl->q)
+		wmh_queue_abort(pl->q);
+	if (pl->acks)
+		wmh_acks_wake(pl->acks);
+}
+
+int wmh_pipeline_finished(struct wmh_pipeline *pl)
+{
+	return !pl->threads_started || (atomic_load(&pl->source_done) && atomic_load(&pl->sink_done));
+}
+
+void wmh_pipeline_join(struct wmh_pipeline *pl)
+{
+	if (!pl->threads_started)
+		return;
+	pthread_join(pl->src_thread, NULL);
+	pthread_join(pl->sink_thread, NULL);
+	pl->threads_started = 0;
+}
+
+void wmh_pipeline_log_stats(struct wmh_pipeline *pl)
+{
+	unsigned long long und = atomic_load(&pl->stats.undelivered);
+	wmh_log(und ? WM_LOG_ERROR : WM_LOG_INFO, pl->name, NULL,
+	        "stopped: %llu emitted, %llu written, %llu dead-lettered, %llu undelivered, %llu batches, %llu retries",
+	        (unsigned long long)atomic_load(&pl->stats.emitted), (unsigned long long)atomic_load(&pl->stats.written),
+	        (unsigned long long)atomic_load(&pl->stats.dead), und,
+	        (unsigned long long)atomic_load(&pl->stats.batches),
+	        (unsigned long long)atomic_load(&pl->stats.retries));
+}

@@ -1,0 +1,138 @@
+/* Growable buffer with JSON string escaping. */
+#include "strbuf.h"
+#include "utf8.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int strbuf_grow(struct strbuf *sb, size_t more)
+{
+	if (sb->oom)
+		return -1;
+	if (sb->len + more + 1 <= sb->cap)
+		return 0;
+	size_t cap = sb->cap ? sb->cap : 64;
+	while (cap < sb->len + more + 1)
+		cap *= 2;
+	char *p = realloc(sb->buf, cap);
+	if (!p) {
+		sb->oom = 1;
+		return -1;
+	}
+	sb->buf = p;
+	sb->cap = cap;
+	return 0;
+}
+
+void strbuf_appendn(struct strbuf *sb, const char *s, size_t n)
+{
+	if (strbuf_grow(sb, n))
+		return;
+	memcpy(sb->buf + sb->len, s, n);
+	sb->len += n;
+	sb->buf[sb->len] = 0;
+}
+
+void strbuf_append(struct strbuf *sb, const char *s)
+{
+	strbuf_appendn(sb, s, strlen(s));
+}
+
+void strbuf_appendc(struct strbuf *sb, char c)
+{
+	strbuf_appendn(sb, &c, 1);
+}
+
+void strbuf_appendf(struct strbuf *sb, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	char tmp[256];
+	int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n < sizeof tmp) {
+		strbuf_appendn(sb, tmp, (size_t)n);
+		return;
+	}
+	if (strbuf_grow(sb, (size_t)n))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(sb->buf + sb->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	sb->len += (size_t)n;
+}
+
+void strbuf_json_string(struct strbuf *sb, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	if (strbuf_grow(sb, n + 2))
+		return;
+	strbuf_appendc(sb, '"');
+	size_t i = 0, run = 0;
+	while (i < n) {
+		unsigned char c = (unsigned char)s[i];
+		if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+			i++;
+			run++;
+			continue;
+		}
+		strbuf_appendn(sb, s + i - run, run);
+		run = 0;
+		if (c >= 0x80) {
+			size_t len = utf8_valid_prefix((const unsigned char *)s + i, n - i);
+			if (len == 0) {
+				strbuf_append(sb, "\\ufffd");
+				i++;
+			} else {
+				strbuf_appendn(sb, s + i, len);
+				i += len;
+			}
+			continue;
+		}
+		switch (c) {
+		case '"': strbuf_append(sb, "\\\""); break;
+		case '\\': strbuf_append(sb, "\\\\"); break;
+		case '\n': strbuf_append(sb, "\\n"); break;
+		case '\r': strbuf_append(sb, "\\r"); break;
+		case '\t': strbuf_append(sb, "\\t"); break;
+		case '\b': strbuf_append(sb, "\\b"); break;
+		case '\f': strbuf_append(sb, "\\f"); break;
+		default: {
+			char e[7] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15], 0};
+			strbuf_append(sb, e);
+		}
+		}
+		i++;
+	}
+	strbuf_appendn(sb, s + i - run, run);
+	strbuf_appendc(sb, '"');
+}
+
+char *strbuf_detach(struct strbuf *sb, size_t *len)
+{
+	char *p = sb->buf;
+	if (!p && !sb->oom)
+		p = calloc(1, 1);
+	if (len)
+		*len = sb->len;
+	if (sb->oom) {
+		free(p);
+		p = NULL;
+	}
+	sb->buf = NULL;
+	sb->len = sb->cap = 0;
+	sb->oom = 0;
+	return p;
+}
+
+void strbuf_free(struct strbuf *sb)
+{
+	free(sb->buf);
+	sb->buf = NULL;
+	sb->len = sb->cap = 0;
+	sb->oom = 0;
+}

@@ -1,0 +1,25 @@
+/* A growable byte buffer (always NUL-terminated) used by the JSON encoder,
+ * logging and error messages. */
+#ifndef WMH_STRBUF_H
+#define WMH_STRBUF_H
+#include <stddef.h>
+#include "wmhost/plugin.h"
+
+struct strbuf {
+	char *buf;
+	size_t len, cap;
+	int oom; /* set once an allocation failed; later appends are no-ops */
+};
+#define STRBUF_INIT {NULL, 0, 0, 0}
+
+int strbuf_grow(struct strbuf *sb, size_t more);
+void strbuf_appendn(struct strbuf *sb, const char *s, size_t n);
+void strbuf_append(struct strbuf *sb, const char *s);
+void strbuf_appendc(struct strbuf *sb, char c);
+void strbuf_appendf(struct strbuf *sb, const char *fmt, ...) WM_PRINTF(2, 3);
+/* Appends s as a JSON string literal; invalid UTF-8 becomes U+FFFD. */
+void strbuf_json_string(struct strbuf *sb, const char *s, size_t n);
+/* Hands the buffer to the caller (who frees it); the strbuf is reset. */
+char *strbuf_detach(struct strbuf *sb, size_t *len);
+void strbuf_free(struct strbuf *sb);
+#endif
