@@ -1,0 +1,198 @@
+/*
+ * http_probe: a source that checks websites on a schedule and emits one check
+ * record per check. This file is the plugin face: the descriptor, the
+ * lifecycle, and run(), which starts the event loop thread (loop.c) and hands
+ * the records it finishes to api->emit on the host's source thread.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "http_probe.h"
+
+#define HP_STOP_POLL_MS 100  /* how often run() asks the host whether to stop */
+#define HP_RING_PER_FLIGHT 2 /* ring places per in-flight check */
+#define HP_RING_MIN 64
+#define NS_PER_MS 1000000L
+#define NS_PER_S 1000000000L
+
+const struct wm_host_api *hp_api;
+extern const struct wm_option hp_options[];
+
+static void wake_loop(struct hp_ctx *c)
+{
+	uint64_t one = 1;
+	ssize_t n = write(c->wake_fd, &one, sizeof(one));
+	(void)n; /* a full eventfd already wakes the loop */
+}
+
+static void hp_destroy(void *vctx)
+{
+	struct hp_ctx *c = vctx;
+	if (!c)
+		return;
+	hp_config_free(c);
+	while (c->ring && c->ring_len) {
+		hp_api->record_free(c->ring[c->ring_head]);
+		c->ring_head = (c->ring_head + 1) % c->ring_cap;
+		c->ring_len--;
+	}
+	free(c->ring);
+	if (c->wake_fd >= 0)
+		close(c->wake_fd);
+	pthread_mutex_destroy(&c->mu);
+	pthread_cond_destroy(&c->cond);
+	free(c);
+	curl_global_cleanup();
+}
+
+static int hp_init(struct wm_instance *inst, const struct wm_config *cfg, enum wm_role role, void **out, char *err,
+                   size_t errlen)
+{
+	if (role != WM_ROLE_SOURCE) {
+		snprintf(err, errlen, "http_probe can only be a source");
+		return -1;
+	}
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		snprintf(err, errlen, "libcurl initialisation failed");
+		return -1;
+	}
+	struct hp_ctx *c = calloc(1, sizeof(*c));
+	if (!c) {
+		curl_global_cleanup();
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	c->inst = inst;
+	c->wake_fd = -1;
+	pthread_mutex_init(&c->mu, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&c->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	atomic_init(&c->stop, 0);
+	c->started_us = hp_api->now_us();
+
+	if (hp_config_load(c, cfg, err, errlen))
+		goto fail;
+	c->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (c->wake_fd < 0) {
+		snprintf(err, errlen, "eventfd: %s", strerror(errno));
+		goto fail;
+	}
+	c->ring_cap = (size_t)c->max_in_flight * HP_RING_PER_FLIGHT;
+	if (c->ring_cap < HP_RING_MIN)
+		c->ring_cap = HP_RING_MIN;
+	if (!(c->ring = calloc(c->ring_cap, sizeof(*c->ring)))) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	*out = c;
+	return 0;
+fail:
+	hp_destroy(c);
+	return -1;
+}
+
+void hp_ring_push(struct hp_ctx *c, struct wm_record *r)
+{
+	pthread_mutex_lock(&c->mu);
+	/* start_ready() keeps a place for every in-flight check */
+	c->ring[(c->ring_head + c->ring_len) % c->ring_cap] = r;
+	c->ring_len++;
+	pthread_cond_signal(&c->cond);
+	pthread_mutex_unlock(&c->mu);
+}
+
+static void hp_stop(void *vctx)
+{
+	struct hp_ctx *c = vctx;
+	atomic_store(&c->stop, 1);
+	wake_loop(c);
+	pthread_mutex_lock(&c->mu);
+	pthread_cond_broadcast(&c->cond);
+	pthread_mutex_unlock(&c->mu);
+}
+
+static void deadline_in(struct timespec *ts, long ms)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+	ts->tv_nsec += ms * NS_PER_MS;
+	ts->tv_sec += ts->tv_nsec / NS_PER_S;
+	ts->tv_nsec %= NS_PER_S;
+}
+
+static int hp_run(void *vctx, struct wm_emitter *em)
+{
+	struct hp_ctx *c = vctx;
+	pthread_t loop;
+	int stop_asked = 0;
+
+	c->loop_done = false;
+	if (pthread_create(&loop, NULL, hp_loop_main, c) != 0) {
+		hp_api->log(c->inst, WM_LOG_ERROR, "cannot start the event loop thread");
+		return -1;
+	}
+	pthread_setname_np(loop, "http_probe");
+
+	for (;;) {
+		if (!stop_asked && hp_api->stopping(em)) {
+			hp_stop(c);
+			stop_asked = 1;
+		}
+		pthread_mutex_lock(&c->mu);
+		if (c->ring_len == 0 && !c->loop_done) {
+			struct timespec ts;
+			deadline_in(&ts, HP_STOP_POLL_MS);
+			pthread_cond_timedwait(&c->cond, &c->mu, &ts);
+		}
+		if (c->ring_len > 0) {
+			struct wm_record *r = c->ring[c->ring_head];
+			c->ring_head = (c->ring_head + 1) % c->ring_cap;
+			c->ring_len--;
+			int wake = c->loop_waits_for_ring;
+			c->loop_waits_for_ring = false;
+			pthread_mutex_unlock(&c->mu);
+			if (wake)
+				wake_loop(c);
+			/* emit blocks on backpressure; the loop thread keeps running */
+			if (hp_api->emit(em, r) == WM_E_STOPPING && !stop_asked) {
+				hp_stop(c);
+				stop_asked = 1;
+			}
+			continue;
+		}
+		int done = c->loop_done;
+		pthread_mutex_unlock(&c->mu);
+		if (done)
+			break;
+	}
+	pthread_join(loop, NULL);
+	return c->loop_rc;
+}
+
+static const struct wm_plugin descriptor = {
+	.abi_version = WM_ABI_VERSION,
+	.struct_size = sizeof(struct wm_plugin),
+	.name = "http_probe",
+	.version = "0.1.0",
+	.description = "checks websites on a schedule: response time and phases, status, PCRE2 pattern, TLS expiry",
+	.kinds = WM_KIND_SOURCE,
+	.options = hp_options,
+	.init = hp_init,
+	.run = hp_run,
+	.stop = hp_stop,
+	.destroy = hp_destroy,
+};
+
+WM_EXPORT const struct wm_plugin *wm_plugin_entry(uint32_t host_abi, const struct wm_host_api *api)
+{
+	if (host_abi != WM_ABI_VERSION)
+		return NULL;
+	hp_api = api;
+	return &descriptor;
+}

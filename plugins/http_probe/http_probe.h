@@ -1,0 +1,130 @@
+/* http_probe: shared types of the plugin's files (config, matcher, event loop). */
+#ifndef HTTP_PROBE_H
+#define HTTP_PROBE_H
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <curl/curl.h>
+#include <wmhost/plugin.h>
+
+extern const struct wm_host_api *hp_api;
+
+/* One accepted status range, inclusive. */
+struct hp_range {
+	int lo, hi;
+};
+
+/* A parsed expect_status spec ("200-399", "200,301-302", "2xx"). */
+struct hp_status {
+	struct hp_range *ranges;
+	size_t n;
+	char *text; /* as written, for error messages */
+};
+
+/* A compiled pattern; shared by the targets that use the same source text. */
+struct hp_pattern {
+	char *src;
+	pcre2_code *code;
+	size_t context; /* bytes of lookbehind to keep before a candidate start */
+	unsigned refs;
+};
+
+enum hp_state {
+	HP_IDLE = 0, /* waiting for its next slot */
+	HP_READY,    /* slot reached, waiting for an in-flight place */
+	HP_RUNNING,  /* a check is in flight */
+};
+
+/* One configured target. Strings are owned by the target. */
+struct hp_target {
+	char *name;
+	char *url;
+	char *method;
+	char *body;
+	struct curl_slist *headers;
+	struct hp_status *status; /* owned unless == ctx default */
+	struct hp_pattern *pattern;
+	bool invert;
+	bool follow;
+	bool tls_verify;
+	long max_redirects;
+	long ipresolve;
+	int64_t interval_us;
+	int64_t timeout_ms;
+	int64_t max_body;
+
+	/* scheduling, owned by the loop thread */
+	int64_t phase_us;
+	int64_t next_due_us;
+	enum hp_state state;
+	uint64_t skipped;
+};
+
+/* Streaming pattern state of one check (see match.c). */
+struct hp_matcher {
+	const struct hp_pattern *pat;
+	pcre2_match_data *md;
+	unsigned char *carry; /* bytes kept from earlier chunks */
+	size_t carry_len;
+	size_t carry_cap;
+	size_t cand;         /* offset in carry where a match may still start */
+	uint64_t carry_base; /* body offset of carry[0] */
+	int matched;         /* 1 found, 0 not (yet) */
+	int failed;          /* PCRE2 error code, 0 if none */
+	size_t limit;        /* never hold more than this */
+};
+
+struct hp_ctx {
+	struct wm_instance *inst;
+	char agent[256];
+	struct hp_target *targets;
+	size_t n_targets;
+	struct hp_status *default_status;
+	struct hp_pattern **patterns; /* every compiled pattern, for freeing */
+	size_t n_patterns;
+	int64_t max_in_flight;
+	bool run_once;
+	char *user_agent;
+
+	/* run/stop */
+	int wake_fd; /* eventfd: wakes the loop thread */
+	atomic_int stop;
+	pthread_mutex_t mu;
+	pthread_cond_t cond;
+	struct wm_record **ring; /* finished records for the emitting thread */
+	size_t ring_cap, ring_head, ring_len;
+	bool loop_done;
+	bool loop_waits_for_ring; /* loop thread wants a wake-up when the ring drains */
+	int loop_rc;
+
+	/* counters, loop thread */
+	uint64_t seq;
+	int64_t started_us; /* process start (wall clock), part of check ids */
+	uint64_t checks, skipped, skipped_logged;
+};
+
+/* config.c */
+int hp_config_load(struct hp_ctx *c, const struct wm_config *cfg, char *err, size_t errlen);
+void hp_config_free(struct hp_ctx *c);
+int hp_status_ok(const struct hp_status *s, long code);
+
+/* match.c */
+int hp_pattern_compile(const char *src, struct hp_pattern **out, char *err, size_t errlen);
+void hp_pattern_unref(struct hp_pattern *p);
+int hp_matcher_init(struct hp_matcher *m, const struct hp_pattern *pat, size_t limit);
+void hp_matcher_reset(struct hp_matcher *m);
+void hp_matcher_free(struct hp_matcher *m);
+void hp_matcher_feed(struct hp_matcher *m, const unsigned char *p, size_t n);
+void hp_matcher_finish(struct hp_matcher *m);
+
+/* loop.c: runs the checks; finished records go to hp_ring_push. */
+void *hp_loop_main(void *arg);
+void hp_ring_push(struct hp_ctx *c, struct wm_record *r);
+
+#endif

@@ -1,0 +1,661 @@
+/*
+ * http_probe: the event loop thread. One libcurl multi handle driven by
+ * curl_multi_socket_action and epoll runs every check; a min-heap of due
+ * times schedules targets on fixed slots (origin + phase + k * interval), so
+ * they spread over the interval and never drift. Finished checks become
+ * records pushed to the ring that run() drains into api->emit, so a blocked
+ * sink never stalls in-flight transfers or distorts their timing.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "http_probe.h"
+
+#define HP_MAX_EVENTS 256
+#define HP_MAX_WAIT_MS 1000          /* re-check stop/ring at least this often */
+#define HP_SKIP_REPORT_US 10000000LL /* at most one "skipped" warning per 10 s */
+#define HP_FDS_PER_CHECK 2           /* socket + resolver/eventfd headroom */
+#define HP_FDS_RESERVED 64
+#define US_PER_MS 1000.0
+
+struct hp_loop;
+
+/* One in-flight check. */
+struct hp_slot {
+	CURL *easy;
+	struct hp_target *t;
+	struct hp_loop *lp;
+	int64_t start_us; /* wall clock */
+	uint64_t body_bytes;
+	bool too_large;
+	bool busy; /* added to the multi handle */
+	struct hp_matcher m;
+	char errbuf[CURL_ERROR_SIZE];
+	struct hp_slot *next_free;
+};
+
+struct hp_loop {
+	struct hp_ctx *c;
+	CURLM *multi;
+	int ep;
+	int64_t timer_due_us; /* curl's timeout, monotonic; INT64_MAX if none */
+	int64_t origin_us;
+	size_t *heap; /* target indexes ordered by next_due_us */
+	size_t heap_n;
+	size_t *ready; /* FIFO of targets waiting for an in-flight place */
+	size_t ready_head, ready_n;
+	struct hp_slot *slots;
+	struct hp_slot *free_slots;
+	size_t in_flight;
+	int64_t next_skip_report_us;
+};
+
+static int64_t mono_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* --- the schedule heap ------------------------------------------------- */
+
+static int64_t due_of(struct hp_loop *lp, size_t i)
+{
+	return lp->c->targets[lp->heap[i]].next_due_us;
+}
+
+static void heap_swap(struct hp_loop *lp, size_t a, size_t b)
+{
+	size_t t = lp->heap[a];
+	lp->heap[a] = lp->heap[b];
+	lp->heap[b] = t;
+}
+
+static void heap_push(struct hp_loop *lp, size_t target)
+{
+	size_t i = lp->heap_n++;
+	lp->heap[i] = target;
+	while (i > 0 && due_of(lp, (i - 1) / 2) > due_of(lp, i)) {
+		heap_swap(lp, i, (i - 1) / 2);
+		i = (i - 1) / 2;
+	}
+}
+
+static size_t heap_pop(struct hp_loop *lp)
+{
+	size_t top = lp->heap[0];
+	lp->heap[0] = lp->heap[--lp->heap_n];
+	for (size_t i = 0;;) {
+		size_t l = 2 * i + 1, r = l + 1, m = i;
+		if (l < lp->heap_n && due_of(lp, l) < due_of(lp, m))
+			m = l;
+		if (r < lp->heap_n && due_of(lp, r) < due_of(lp, m))
+			m = r;
+		if (m == i)
+			break;
+		heap_swap(lp, i, m);
+		i = m;
+	}
+	return top;
+}
+
+/* --- curl callbacks ---------------------------------------------------- */
+
+static int on_socket(CURL *e, curl_socket_t s, int what, void *userp, void *socketp)
+{
+	struct hp_loop *lp = userp;
+	struct epoll_event ev = {0};
+	ev.data.fd = s;
+	if (what == CURL_POLL_REMOVE) {
+		epoll_ctl(lp->ep, EPOLL_CTL_DEL, s, NULL);
+		return 0;
+	}
+	ev.events = ((what & CURL_POLL_IN) ? EPOLLIN : 0) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0);
+	/* curl may hand us a reused descriptor number: try both operations. */
+	if (epoll_ctl(lp->ep, EPOLL_CTL_MOD, s, &ev) < 0 && errno == ENOENT)
+		epoll_ctl(lp->ep, EPOLL_CTL_ADD, s, &ev);
+	return 0;
+}
+
+static int on_timer(CURLM *multi, long timeout_ms, void *userp)
+{
+	struct hp_loop *lp = userp;
+	lp->timer_due_us = timeout_ms < 0 ? INT64_MAX : mono_us() + (int64_t)timeout_ms * 1000;
+	return 0;
+}
+
+/* Body bytes: counted and matched as they stream, never stored whole. */
+static size_t on_body(char *p, size_t size, size_t nmemb, void *userp)
+{
+	struct hp_slot *s = userp;
+	size_t n = size * nmemb;
+	uint64_t room = (uint64_t)s->t->max_body - s->body_bytes;
+	size_t take = n <= room ? n : (size_t)room;
+	hp_matcher_feed(&s->m, (const unsigned char *)p, take);
+	s->body_bytes += take;
+	if (take < n) {
+		s->too_large = true;
+		return CURL_WRITEFUNC_ERROR;
+	}
+	return n;
+}
+
+/* --- starting a check ---------------------------------------------------- */
+
+static int start_check(struct hp_loop *lp, struct hp_target *t)
+{
+	struct hp_ctx *c = lp->c;
+	struct hp_slot *s = lp->free_slots;
+	if (s->easy) {
+		curl_easy_reset(s->easy);
+	} else if (!(s->easy = curl_easy_init())) {
+		return -1;
+	}
+	if (hp_matcher_init(&s->m, t->pattern, (size_t)t->max_body))
+		return -1;
+	lp->free_slots = s->next_free;
+	s->t = t;
+	s->lp = lp;
+	s->body_bytes = 0;
+	s->too_large = false;
+	s->errbuf[0] = '\0';
+
+	CURL *e = s->easy;
+	curl_easy_setopt(e, CURLOPT_URL, t->url);
+	curl_easy_setopt(e, CURLOPT_PRIVATE, s);
+	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, s->errbuf);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, s);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)t->timeout_ms);
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)t->timeout_ms);
+	/* Honest timings: every check resolves, connects and handshakes anew. */
+	curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
+	curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
+	curl_easy_setopt(e, CURLOPT_SSL_SESSIONID_CACHE, 0L);
+	curl_easy_setopt(e, CURLOPT_DNS_CACHE_TIMEOUT, 0L);
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, t->follow ? 1L : 0L);
+	curl_easy_setopt(e, CURLOPT_MAXREDIRS, t->max_redirects);
+	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, t->tls_verify ? 1L : 0L);
+	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, t->tls_verify ? 2L : 0L);
+	curl_easy_setopt(e, CURLOPT_CERTINFO, 1L);
+	curl_easy_setopt(e, CURLOPT_IPRESOLVE, t->ipresolve);
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
+	if (c->user_agent)
+		curl_easy_setopt(e, CURLOPT_USERAGENT, c->user_agent);
+	if (strcmp(t->method, "HEAD") == 0) {
+		curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+	} else {
+		if (t->body) {
+			curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(t->body));
+			curl_easy_setopt(e, CURLOPT_POSTFIELDS, t->body);
+		}
+		if (strcmp(t->method, t->body ? "POST" : "GET") != 0)
+			curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, t->method);
+	}
+
+	s->start_us = hp_api->now_us();
+	if (curl_multi_add_handle(lp->multi, e) != CURLM_OK) {
+		s->next_free = lp->free_slots;
+		lp->free_slots = s;
+		return -1;
+	}
+	s->busy = true;
+	t->state = HP_RUNNING;
+	lp->in_flight++;
+	c->checks++;
+	return 0;
+}
+
+/* --- finishing a check ----------------------------------------------------- */
+
+static int is_tls_error(CURLcode rc)
+{
+	switch (rc) {
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CERTPROBLEM:
+	case CURLE_SSL_CIPHER:
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_SSL_ISSUER_ERROR:
+	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+	case CURLE_SSL_INVALIDCERTSTATUS:
+	case CURLE_SSL_CRL_BADFILE:
+	case CURLE_SSL_ENGINE_NOTFOUND:
+	case CURLE_SSL_ENGINE_SETFAILED:
+	case CURLE_SSL_ENGINE_INITFAILED:
+	case CURLE_USE_SSL_FAILED:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+static const char *result_of(CURLcode rc)
+{
+	if (is_tls_error(rc))
+		return "tls_error";
+	switch (rc) {
+	case CURLE_OPERATION_TIMEDOUT: return "timeout";
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_COULDNT_RESOLVE_PROXY: return "dns_error";
+	case CURLE_COULDNT_CONNECT: return "connect_error";
+	case CURLE_TOO_MANY_REDIRECTS: return "too_many_redirects";
+	default: return "error";
+	}
+}
+
+/* "Dec  7 21:48:04 2026 GMT" (OpenSSL's ASN1_TIME_print) → µs since epoch. */
+static int parse_expire(const char *s, int64_t *us)
+{
+	static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+	char mon[4] = "";
+	struct tm tm = {0};
+	if (sscanf(s, "%3s %d %d:%d:%d %d", mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &tm.tm_year) != 6)
+		return -1;
+	const char *m = strstr(months, mon);
+	if (!m || strlen(mon) != 3 || (m - months) % 3)
+		return -1;
+	tm.tm_mon = (int)((m - months) / 3);
+	tm.tm_year -= 1900;
+	time_t t = timegm(&tm);
+	if (t == (time_t)-1)
+		return -1;
+	*us = (int64_t)t * 1000000;
+	return 0;
+}
+
+/* The earliest notAfter of the served chain: when the chain stops working. */
+static int tls_expiry(CURL *e, int64_t *us)
+{
+	struct curl_certinfo *ci = NULL;
+	int found = 0;
+	static const char key[] = "Expire date:";
+	if (curl_easy_getinfo(e, CURLINFO_CERTINFO, &ci) != CURLE_OK || !ci)
+		return 0;
+	for (int i = 0; i < ci->num_of_certs; i++) {
+		for (struct curl_slist *l = ci->certinfo[i]; l; l = l->next) {
+			int64_t v;
+			if (strncasecmp(l->data, key, sizeof(key) - 1) == 0 && parse_expire(l->data + sizeof(key) - 1, &v) == 0 &&
+			    (!found || v < *us)) {
+				*us = v;
+				found = 1;
+			}
+		}
+	}
+	return found;
+}
+
+static const char *http_version_name(long v)
+{
+	switch (v) {
+	case CURL_HTTP_VERSION_1_0: return "1.0";
+	case CURL_HTTP_VERSION_1_1: return "1.1";
+	case CURL_HTTP_VERSION_2_0: return "2";
+	case CURL_HTTP_VERSION_3: return "3";
+	default: return "";
+	}
+}
+
+static int set_ms_or_null(struct wm_record *r, const char *name, int reached, curl_off_t us)
+{
+	if (!reached)
+		return hp_api->record_set_null(r, name);
+	return hp_api->record_set_double(r, name, (double)(us < 0 ? 0 : us) / US_PER_MS);
+}
+
+static struct wm_record *build_record(struct hp_loop *lp, struct hp_slot *s, CURLcode rc)
+{
+	struct hp_ctx *c = lp->c;
+	struct hp_target *t = s->t;
+	CURL *e = s->easy;
+	long code = 0, httpver = 0, redirects = 0;
+	curl_off_t dns = 0, conn = 0, app = 0, pre = 0, first = 0, total = 0;
+	char *ip = NULL;
+	char msg[CURL_ERROR_SIZE + 128] = "";
+	const char *result = "ok";
+	int64_t expires = 0;
+	int has_expiry = 0;
+
+	curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &code);
+	curl_easy_getinfo(e, CURLINFO_HTTP_VERSION, &httpver);
+	curl_easy_getinfo(e, CURLINFO_REDIRECT_COUNT, &redirects);
+	curl_easy_getinfo(e, CURLINFO_PRIMARY_IP, &ip);
+	curl_easy_getinfo(e, CURLINFO_NAMELOOKUP_TIME_T, &dns);
+	curl_easy_getinfo(e, CURLINFO_CONNECT_TIME_T, &conn);
+	curl_easy_getinfo(e, CURLINFO_APPCONNECT_TIME_T, &app);
+	curl_easy_getinfo(e, CURLINFO_PRETRANSFER_TIME_T, &pre);
+	curl_easy_getinfo(e, CURLINFO_STARTTRANSFER_TIME_T, &first);
+	curl_easy_getinfo(e, CURLINFO_TOTAL_TIME_T, &total);
+	has_expiry = tls_expiry(e, &expires);
+
+	if (s->too_large) {
+		result = "body_too_large";
+		snprintf(msg, sizeof(msg), "body larger than max_body (%" PRId64 " bytes)", t->max_body);
+	} else if (rc != CURLE_OK) {
+		result = result_of(rc);
+		snprintf(msg, sizeof(msg), "%s", s->errbuf[0] ? s->errbuf : curl_easy_strerror(rc));
+	} else {
+		hp_matcher_finish(&s->m);
+		if (!hp_status_ok(t->status, code)) {
+			result = "status_mismatch";
+			snprintf(msg, sizeof(msg), "status %ld not in %s", code, t->status->text);
+		} else if (t->pattern && s->m.failed) {
+			PCRE2_UCHAR pm[128];
+			pcre2_get_error_message(s->m.failed, pm, sizeof(pm));
+			result = "error";
+			snprintf(msg, sizeof(msg), "pattern match failed: %s", (char *)pm);
+		} else if (t->pattern && s->m.matched == t->invert) {
+			result = "pattern_mismatch";
+			snprintf(msg, sizeof(msg),
+			         t->invert ? "pattern found in body (pattern_must_not_match)"
+			                   : "pattern not found in %" PRIu64 " body bytes",
+			         s->body_bytes);
+		}
+	}
+	int ok = strcmp(result, "ok") == 0;
+
+	struct wm_record *r = hp_api->record_new();
+	if (!r)
+		return NULL;
+	char id[sizeof(c->agent) + 64];
+	snprintf(id, sizeof(id), "%s-%" PRIx64 "-%" PRIu64, c->agent, (uint64_t)c->started_us, ++c->seq);
+	/* a phase counts as reached when curl recorded it or a later one */
+	int dns_reached = dns > 0 || conn > 0;
+	int err = 0;
+	err |= hp_api->record_set_string(r, "check_id", id);
+	err |= hp_api->record_set_string(r, "agent", c->agent);
+	err |= hp_api->record_set_string(r, "target", t->name);
+	err |= hp_api->record_set_string(r, "url", t->url);
+	err |= hp_api->record_set_time(r, "time", s->start_us);
+	err |= hp_api->record_set_bool(r, "success", ok);
+	err |= hp_api->record_set_string(r, "result", result);
+	err |= hp_api->record_set_string(r, "error", ok ? NULL : msg);
+	err |= hp_api->record_set_int(r, "status_code", code);
+	err |= hp_api->record_set_double(r, "response_time_ms", (double)total / US_PER_MS);
+	err |= set_ms_or_null(r, "dns_ms", dns_reached, dns);
+	err |= set_ms_or_null(r, "connect_ms", conn > 0, conn - dns);
+	err |= set_ms_or_null(r, "tls_ms", app > 0, app - conn);
+	err |= set_ms_or_null(r, "ttfb_ms", first > 0, first - pre);
+	err |= hp_api->record_set_string(r, "pattern", t->pattern ? t->pattern->src : NULL);
+	if (t->pattern && code != 0)
+		err |= hp_api->record_set_bool(r, "pattern_matched", s->m.matched);
+	else
+		err |= hp_api->record_set_null(r, "pattern_matched");
+	err |= hp_api->record_set_int(r, "body_bytes", (int64_t)s->body_bytes);
+	err |= hp_api->record_set_int(r, "redirects", redirects);
+	err |= hp_api->record_set_string(r, "http_version", http_version_name(httpver));
+	err |= hp_api->record_set_string(r, "remote_ip", ip ? ip : "");
+	if (has_expiry)
+		err |= hp_api->record_set_time(r, "tls_expires_at", expires);
+	else
+		err |= hp_api->record_set_null(r, "tls_expires_at");
+	err |= hp_api->record_set_int(r, "schema", 1);
+	err |= hp_api->record_set_key(r, t->url, strlen(t->url));
+	if (err) {
+		hp_api->record_free(r);
+		return NULL;
+	}
+	return r;
+}
+
+static void finish_checks(struct hp_loop *lp)
+{
+	CURLMsg *msg;
+	int left;
+	while ((msg = curl_multi_info_read(lp->multi, &left))) {
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		struct hp_slot *s = NULL;
+		CURL *e = msg->easy_handle;
+		CURLcode rc = msg->data.result;
+		curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&s);
+		struct wm_record *r = build_record(lp, s, rc);
+		curl_multi_remove_handle(lp->multi, e);
+		if (r)
+			hp_ring_push(lp->c, r);
+		else
+			hp_api->log(lp->c->inst, WM_LOG_ERROR, "out of memory building the record of %s", s->t->url);
+		s->busy = false;
+		s->t->state = HP_IDLE;
+		hp_matcher_reset(&s->m);
+		s->next_free = lp->free_slots;
+		lp->free_slots = s;
+		lp->in_flight--;
+	}
+}
+
+/* --- scheduling ------------------------------------------------------------ */
+
+/* The first slot after now on the target's fixed grid. */
+static int64_t next_slot(struct hp_loop *lp, const struct hp_target *t, int64_t now)
+{
+	int64_t first = lp->origin_us + t->phase_us;
+	if (now < first)
+		return first;
+	return first + ((now - first) / t->interval_us + 1) * t->interval_us;
+}
+
+static void dispatch_due(struct hp_loop *lp, int64_t now)
+{
+	struct hp_ctx *c = lp->c;
+	while (lp->heap_n && due_of(lp, 0) <= now) {
+		size_t i = heap_pop(lp);
+		struct hp_target *t = &c->targets[i];
+		if (t->state != HP_IDLE) {
+			/* still running or waiting: skip this slot, never queue it */
+			t->skipped++;
+			c->skipped++;
+		} else {
+			t->state = HP_READY;
+			lp->ready[(lp->ready_head + lp->ready_n++) % c->n_targets] = i;
+		}
+		if (!c->run_once) {
+			t->next_due_us = next_slot(lp, t, now);
+			heap_push(lp, i);
+		}
+	}
+	if (c->skipped != c->skipped_logged && now >= lp->next_skip_report_us) {
+		hp_api->log(c->inst, WM_LOG_WARN,
+		            "%" PRIu64 " checks skipped so far (%" PRIu64 " new): their previous check was still "
+		            "running or waiting at the next slot; raise max_in_flight or interval",
+		            c->skipped, c->skipped - c->skipped_logged);
+		c->skipped_logged = c->skipped;
+		lp->next_skip_report_us = now + HP_SKIP_REPORT_US;
+	}
+}
+
+/* Starts waiting checks while the in-flight cap and the ring allow. */
+static void start_ready(struct hp_loop *lp)
+{
+	struct hp_ctx *c = lp->c;
+	pthread_mutex_lock(&c->mu);
+	size_t room = c->ring_cap - c->ring_len;
+	c->loop_waits_for_ring = false;
+	pthread_mutex_unlock(&c->mu);
+	/* every in-flight check owns one ring place, so completions never block */
+	while (lp->ready_n && lp->in_flight < (size_t)c->max_in_flight && lp->in_flight < room) {
+		size_t i = lp->ready[lp->ready_head];
+		struct hp_target *t = &c->targets[i];
+		if (start_check(lp, t) < 0) {
+			hp_api->log(c->inst, WM_LOG_ERROR, "cannot start a check of %s (out of memory?)", t->url);
+			break;
+		}
+		lp->ready_head = (lp->ready_head + 1) % c->n_targets;
+		lp->ready_n--;
+	}
+	if (lp->ready_n && lp->in_flight >= room) {
+		pthread_mutex_lock(&c->mu);
+		c->loop_waits_for_ring = true;
+		pthread_mutex_unlock(&c->mu);
+	}
+}
+
+/* --- the loop ---------------------------------------------------------------- */
+
+static void raise_fd_limit(struct hp_ctx *c)
+{
+	struct rlimit rl;
+	rlim_t need = (rlim_t)c->max_in_flight * HP_FDS_PER_CHECK + HP_FDS_RESERVED;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < need) {
+		rl.rlim_cur = need < rl.rlim_max ? need : rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+		if (rl.rlim_cur < need)
+			hp_api->log(c->inst, WM_LOG_WARN,
+			            "open file limit %llu is low for max_in_flight %" PRId64 "; checks may fail to connect",
+			            (unsigned long long)rl.rlim_cur, c->max_in_flight);
+	}
+}
+
+static int loop_init(struct hp_loop *lp, struct hp_ctx *c)
+{
+	memset(lp, 0, sizeof(*lp));
+	lp->c = c;
+	lp->ep = -1;
+	lp->timer_due_us = INT64_MAX;
+	size_t nslots = (size_t)c->max_in_flight < c->n_targets ? (size_t)c->max_in_flight : c->n_targets;
+	lp->heap = calloc(c->n_targets, sizeof(*lp->heap));
+	lp->ready = calloc(c->n_targets, sizeof(*lp->ready));
+	lp->slots = calloc(nslots, sizeof(*lp->slots));
+	if (!lp->heap || !lp->ready || !lp->slots)
+		return -1;
+	for (size_t i = 0; i < nslots; i++) {
+		lp->slots[i].next_free = lp->free_slots;
+		lp->free_slots = &lp->slots[i];
+	}
+	if ((lp->ep = epoll_create1(EPOLL_CLOEXEC)) < 0)
+		return -1;
+	struct epoll_event ev = {.events = EPOLLIN, .data.fd = c->wake_fd};
+	if (epoll_ctl(lp->ep, EPOLL_CTL_ADD, c->wake_fd, &ev) < 0)
+		return -1;
+	if (!(lp->multi = curl_multi_init()))
+		return -1;
+	curl_multi_setopt(lp->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+	curl_multi_setopt(lp->multi, CURLMOPT_SOCKETDATA, lp);
+	curl_multi_setopt(lp->multi, CURLMOPT_TIMERFUNCTION, on_timer);
+	curl_multi_setopt(lp->multi, CURLMOPT_TIMERDATA, lp);
+
+	/* Phases spread the targets evenly over their interval. */
+	lp->origin_us = mono_us();
+	for (size_t i = 0; i < c->n_targets; i++) {
+		struct hp_target *t = &c->targets[i];
+		t->state = HP_IDLE;
+		t->phase_us = c->run_once ? 0 : (int64_t)((double)i * (double)t->interval_us / (double)c->n_targets);
+		t->next_due_us = lp->origin_us + t->phase_us;
+		heap_push(lp, i);
+	}
+	return 0;
+}
+
+static void loop_free(struct hp_loop *lp)
+{
+	size_t nslots = lp->c->max_in_flight < (int64_t)lp->c->n_targets ? (size_t)lp->c->max_in_flight
+	                                                                   : lp->c->n_targets;
+	for (size_t i = 0; lp->slots && i < nslots; i++) {
+		struct hp_slot *s = &lp->slots[i];
+		if (s->easy) {
+			if (s->busy)
+				curl_multi_remove_handle(lp->multi, s->easy);
+			curl_easy_cleanup(s->easy);
+		}
+		hp_matcher_free(&s->m);
+	}
+	if (lp->multi)
+		curl_multi_cleanup(lp->multi);
+	if (lp->ep >= 0)
+		close(lp->ep);
+	free(lp->slots);
+	free(lp->heap);
+	free(lp->ready);
+}
+
+static void drain_wake(struct hp_ctx *c)
+{
+	uint64_t v;
+	while (read(c->wake_fd, &v, sizeof(v)) > 0)
+		;
+}
+
+static int loop_run(struct hp_loop *lp)
+{
+	struct hp_ctx *c = lp->c;
+	struct epoll_event evs[HP_MAX_EVENTS];
+	int running = 0;
+
+	while (!atomic_load(&c->stop)) {
+		int64_t now = mono_us();
+		dispatch_due(lp, now);
+		start_ready(lp);
+		if (c->run_once && !lp->heap_n && !lp->ready_n && !lp->in_flight)
+			break;
+
+		int64_t wake = lp->timer_due_us;
+		if (lp->heap_n && due_of(lp, 0) < wake)
+			wake = due_of(lp, 0);
+		int64_t wait_ms = HP_MAX_WAIT_MS;
+		if (wake != INT64_MAX) {
+			int64_t d = wake - now;
+			wait_ms = d <= 0 ? 0 : (d + 999) / 1000;
+			if (wait_ms > HP_MAX_WAIT_MS)
+				wait_ms = HP_MAX_WAIT_MS;
+		}
+		int n = epoll_wait(lp->ep, evs, HP_MAX_EVENTS, (int)wait_ms);
+		if (n < 0 && errno != EINTR) {
+			hp_api->log(c->inst, WM_LOG_ERROR, "epoll_wait: %s", strerror(errno));
+			return -1;
+		}
+		for (int i = 0; i < n; i++) {
+			int fd = evs[i].data.fd;
+			if (fd == c->wake_fd) {
+				drain_wake(c);
+				continue;
+			}
+			int flags = 0;
+			if (evs[i].events & EPOLLIN)
+				flags |= CURL_CSELECT_IN;
+			if (evs[i].events & EPOLLOUT)
+				flags |= CURL_CSELECT_OUT;
+			if (evs[i].events & (EPOLLERR | EPOLLHUP))
+				flags |= CURL_CSELECT_ERR;
+			curl_multi_socket_action(lp->multi, fd, flags, &running);
+		}
+		if (lp->timer_due_us <= mono_us()) {
+			lp->timer_due_us = INT64_MAX;
+			curl_multi_socket_action(lp->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+		}
+		finish_checks(lp);
+	}
+	return 0;
+}
+
+void *hp_loop_main(void *arg)
+{
+	struct hp_ctx *c = arg;
+	struct hp_loop lp;
+	int rc = -1;
+	raise_fd_limit(c);
+	if (loop_init(&lp, c) < 0) {
+		hp_api->log(c->inst, WM_LOG_ERROR, "cannot set up the event loop: %s", strerror(errno));
+	} else {
+		rc = loop_run(&lp);
+	}
+	if (lp.c)
+		loop_free(&lp);
+	hp_api->log(c->inst, WM_LOG_INFO, "%" PRIu64 " checks run, %" PRIu64 " skipped", c->checks, c->skipped);
+	pthread_mutex_lock(&c->mu);
+	c->loop_rc = rc;
+	c->loop_done = true;
+	pthread_cond_broadcast(&c->cond);
+	pthread_mutex_unlock(&c->mu);
+	return NULL;
+}
