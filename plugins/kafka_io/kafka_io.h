@@ -1,0 +1,91 @@
+/* kafka_io: state shared by the plugin's files (descriptor, sink, source, decoding). */
+#ifndef KAFKA_IO_H
+#define KAFKA_IO_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <librdkafka/rdkafka.h>
+#include <wmhost/plugin.h>
+
+extern const struct wm_host_api *API;
+
+/* Message encodings; JSON is the only one today, the option keeps room. */
+enum kafka_encoding {
+	KAFKA_ENC_JSON = 1,
+};
+
+/* A field type a source checks or converts after decoding (field_types). */
+struct kafka_field_type {
+	char *name;
+	enum wm_type type;
+};
+
+/* A consumed topic partition; its index in kafka_io_ctx.streams is the
+ * record position's stream. */
+struct kafka_stream {
+	char *topic;
+	int32_t partition;
+};
+
+struct kafka_io_ctx {
+	struct wm_instance *inst;
+	enum wm_role role;
+	rd_kafka_t *rk;
+	char *topic;
+	enum kafka_encoding encoding;
+
+	/* setup */
+	int partitions;
+	int replication_factor;
+	char **topic_config; /* key, value pairs */
+	size_t n_topic_config;
+	int64_t setup_timeout_ms;
+
+	/* sink */
+	char *key_field;
+	char *schema_header; /* NULL: no header */
+	char *schema_version;
+	int64_t flush_timeout_ms;
+	rd_kafka_topic_t *rkt;
+	struct wm_batch *batch; /* the batch write() waits for, else NULL */
+	uint64_t batch_gen;      /* tells delivery reports of abandoned batches apart */
+	size_t pending;          /* messages of the current batch without report */
+	size_t transient;        /* messages of the current batch that failed transiently */
+	rd_kafka_resp_err_t last_err;
+	uint64_t late_delivered, late_failed;
+
+	/* source */
+	char *group_id;
+	int64_t max_message_size;
+	int64_t poll_interval_ms;
+	int64_t revoke_timeout_ms;
+	struct kafka_field_type *field_types;
+	size_t n_field_types;
+	struct wm_emitter *em; /* set while run() runs */
+	pthread_mutex_t streams_lock;
+	struct kafka_stream *streams;
+	size_t n_streams, cap_streams;
+	rd_kafka_resp_err_t last_consume_err;
+};
+
+/* sink.c */
+enum wm_result kafka_sink_write(void *ctx, struct wm_batch *b);
+void kafka_sink_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque);
+void kafka_sink_close(struct kafka_io_ctx *c);
+
+/* source.c */
+int kafka_source_run(void *ctx, struct wm_emitter *em);
+void kafka_source_ack(void *ctx, uint32_t stream, int64_t offset);
+void kafka_source_stop(void *ctx);
+void kafka_source_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts,
+                               void *opaque);
+void kafka_source_close(struct kafka_io_ctx *c);
+
+/* decode.c: turns one message into a record, or says why it cannot. */
+struct wm_record *kafka_decode(const struct kafka_io_ctx *c, const void *payload, size_t len, char *reason,
+                               size_t reasonlen);
+int kafka_type_from_name(const char *name, enum wm_type *out);
+
+#endif

@@ -1,0 +1,249 @@
+/* kafka_io source: a consumer group member whose offsets advance only when the sink acknowledges. */
+#include "kafka_io.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The stream id of a topic partition, registering it on first sight;
+ * -1 when out of memory. Ids stay stable for the life of the instance. */
+static int64_t stream_of(struct kafka_io_ctx *c, const char *topic, int32_t partition)
+{
+	int64_t id = -1;
+	pthread_mutex_lock(&c->streams_lock);
+	for (size_t i = 0; i < c->n_streams; i++) {
+		if (c->streams[i].partition == partition && strcmp(c->streams[i].topic, topic) == 0) {
+			id = (int64_t)i;
+			goto out;
+		}
+	}
+	if (c->n_streams == c->cap_streams) {
+		size_t cap = c->cap_streams ? 2 * c->cap_streams : 16;
+		struct kafka_stream *s = realloc(c->streams, cap * sizeof *s);
+		if (!s)
+			goto out;
+		c->streams = s;
+		c->cap_streams = cap;
+	}
+	char *t = strdup(topic);
+	if (!t)
+		goto out;
+	c->streams[c->n_streams].topic = t;
+	c->streams[c->n_streams].partition = partition;
+	id = (int64_t)c->n_streams++;
+out:
+	pthread_mutex_unlock(&c->streams_lock);
+	return id;
+}
+
+/* Called from the sink thread: stores offset+1, the next message to read,
+ * for the next (auto or explicit) commit. */
+void kafka_source_ack(void *ctx, uint32_t stream, int64_t offset)
+{
+	struct kafka_io_ctx *c = ctx;
+	const char *topic = NULL;
+	int32_t partition = 0;
+	pthread_mutex_lock(&c->streams_lock);
+	if (stream < c->n_streams) {
+		topic = c->streams[stream].topic; /* the string outlives the array slot */
+		partition = c->streams[stream].partition;
+	}
+	pthread_mutex_unlock(&c->streams_lock);
+	if (!topic) {
+		API->log(c->inst, WM_LOG_ERROR, "ack for unknown stream %" PRIu32, stream);
+		return;
+	}
+	rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+	rd_kafka_topic_partition_list_add(l, topic, partition)->offset = offset + 1;
+	rd_kafka_resp_err_t err = rd_kafka_offsets_store(c->rk, l);
+	if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
+		err = l->elems[0].err;
+	if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
+		/* The partition was revoked meanwhile: its new owner reads
+		 * from the last commit, so nothing is lost. */
+		API->log(c->inst, WM_LOG_INFO, "offset %" PRId64 " of %s [%" PRId32 "] not stored: %s", offset + 1, topic,
+		         partition, rd_kafka_err2str(err));
+	rd_kafka_topic_partition_list_destroy(l);
+}
+
+void kafka_source_stop(void *ctx)
+{
+	struct kafka_io_ctx *c = ctx;
+	rd_kafka_queue_t *q = rd_kafka_queue_get_consumer(c->rk);
+	if (q) {
+		rd_kafka_queue_yield(q);
+		rd_kafka_queue_destroy(q);
+	}
+}
+
+static void describe(const rd_kafka_topic_partition_list_t *parts, char *buf, size_t len)
+{
+	size_t used = 0;
+	buf[0] = '\0';
+	for (int i = 0; i < parts->cnt && used < len; i++) {
+		int n = snprintf(buf + used, len - used, "%s%s[%" PRId32 "]", i ? ", " : "", parts->elems[i].topic,
+		                 parts->elems[i].partition);
+		if (n < 0)
+			break;
+		used += (size_t)n;
+	}
+}
+
+/* Commits the stored offsets now; nothing stored is not an error. */
+static void commit_sync(struct kafka_io_ctx *c, const char *when)
+{
+	rd_kafka_resp_err_t err = rd_kafka_commit(c->rk, NULL, 0);
+	if (err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
+		API->log(c->inst, WM_LOG_WARN, "commit %s failed: %s", when, rd_kafka_err2str(err));
+}
+
+/* Runs on the thread that polls the consumer: run()'s, or destroy()'s on close. */
+void kafka_source_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts,
+                               void *opaque)
+{
+	struct kafka_io_ctx *c = opaque;
+	int cooperative = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+	char names[1024];
+	describe(parts, names, sizeof names);
+	if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+		API->log(c->inst, WM_LOG_INFO, "assigned: %s", parts->cnt ? names : "(nothing)");
+		for (int i = 0; i < parts->cnt; i++)
+			stream_of(c, parts->elems[i].topic, parts->elems[i].partition);
+		rd_kafka_error_t *e = NULL;
+		rd_kafka_resp_err_t aerr = RD_KAFKA_RESP_ERR_NO_ERROR;
+		if (cooperative)
+			e = rd_kafka_incremental_assign(rk, parts);
+		else
+			aerr = rd_kafka_assign(rk, parts);
+		if (e || aerr)
+			API->log(c->inst, WM_LOG_ERROR, "assign failed: %s", e ? rd_kafka_error_string(e) : rd_kafka_err2str(aerr));
+		if (e)
+			rd_kafka_error_destroy(e);
+		return;
+	}
+	if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
+		API->log(c->inst, WM_LOG_INFO, "revoking: %s", parts->cnt ? names : "(nothing)");
+		/* Finish what is in flight before another member may read these
+		 * partitions, so it starts right after our last durable record. */
+		if (c->em && !rd_kafka_assignment_lost(rk)) {
+			int rc = API->wait_acked(c->em, c->revoke_timeout_ms);
+			if (rc == WM_E_TIMEOUT)
+				API->log(c->inst, WM_LOG_WARN,
+				         "records in flight were not acknowledged within %" PRId64
+				         "ms; the next owner of the revoked partitions reads them again",
+				         c->revoke_timeout_ms);
+		}
+		if (!rd_kafka_assignment_lost(rk))
+			commit_sync(c, "on revoke");
+	} else {
+		API->log(c->inst, WM_LOG_ERROR, "rebalance failed: %s", rd_kafka_err2str(err));
+	}
+	if (cooperative) {
+		rd_kafka_error_t *e = rd_kafka_incremental_unassign(rk, parts);
+		if (e)
+			rd_kafka_error_destroy(e);
+	} else {
+		rd_kafka_assign(rk, NULL);
+	}
+}
+
+/* Emits one message as a record, or dead-letters it with where it came from. */
+static int consume_message(struct kafka_io_ctx *c, struct wm_emitter *em, const rd_kafka_message_t *m)
+{
+	const char *topic = rd_kafka_topic_name(m->rkt);
+	int64_t stream = stream_of(c, topic, m->partition);
+	char why[512], reason[768];
+	struct wm_record *r = NULL;
+	if (stream < 0) {
+		API->log(c->inst, WM_LOG_ERROR, "out of memory");
+		return WM_E_NOMEM;
+	}
+	if (!m->payload || m->len == 0)
+		snprintf(why, sizeof why, "empty message (no JSON object)");
+	else if ((int64_t)m->len > c->max_message_size)
+		snprintf(why, sizeof why, "message of %zu bytes exceeds max_message_size (%" PRId64 " bytes)", m->len,
+		         c->max_message_size);
+	else
+		r = kafka_decode(c, m->payload, m->len, why, sizeof why);
+	if (!r) {
+		snprintf(reason, sizeof reason, "topic %s partition %" PRId32 " offset %" PRId64 ": %s", topic,
+		         m->partition, m->offset, why);
+		return API->dead_letter(em, stream, m->offset, m->payload, m->payload ? m->len : 0, reason);
+	}
+	if (m->key && API->record_set_key(r, m->key, m->key_len) != 0) {
+		API->record_free(r);
+		API->log(c->inst, WM_LOG_ERROR, "out of memory");
+		return WM_E_NOMEM;
+	}
+	API->record_set_position(r, (uint32_t)stream, m->offset);
+	return API->emit(em, r);
+}
+
+/* Consumer errors are mostly transient (the client reconnects); they are
+ * logged when they change, and only fatal ones stop the pipeline. */
+static int consume_error(struct kafka_io_ctx *c, const rd_kafka_message_t *m)
+{
+	char fatal[512];
+	if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+		return 0;
+	if (rd_kafka_fatal_error(c->rk, fatal, sizeof fatal)) {
+		API->log(c->inst, WM_LOG_ERROR, "consumer cannot continue: %s", fatal);
+		return -1;
+	}
+	if (m->err != c->last_consume_err) {
+		if (m->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART || m->err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC)
+			API->log(c->inst, WM_LOG_WARN, "topic '%s' does not exist (yet); `wmhost setup` creates it",
+			         c->topic);
+		else
+			API->log(c->inst, WM_LOG_WARN, "consumer: %s", rd_kafka_message_errstr(m));
+		c->last_consume_err = m->err;
+	}
+	return 0;
+}
+
+int kafka_source_run(void *ctx, struct wm_emitter *em)
+{
+	struct kafka_io_ctx *c = ctx;
+	int rc = 0;
+	int timeout = c->poll_interval_ms > INT32_MAX ? INT32_MAX : (int)c->poll_interval_ms;
+	rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
+	rd_kafka_topic_partition_list_add(sub, c->topic, RD_KAFKA_PARTITION_UA);
+	rd_kafka_resp_err_t err = rd_kafka_subscribe(c->rk, sub);
+	rd_kafka_topic_partition_list_destroy(sub);
+	if (err) {
+		API->log(c->inst, WM_LOG_ERROR, "subscribe to '%s' failed: %s", c->topic, rd_kafka_err2str(err));
+		return -1;
+	}
+	c->em = em;
+	while (!API->stopping(em)) {
+		rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, timeout);
+		if (!m)
+			continue;
+		if (m->err) {
+			rc = consume_error(c, m);
+		} else {
+			c->last_consume_err = RD_KAFKA_RESP_ERR_NO_ERROR;
+			int erc = consume_message(c, em, m);
+			rc = erc == WM_E_STOPPING ? 0 : erc < 0 ? -1 : 0;
+			if (erc == WM_E_STOPPING) {
+				rd_kafka_message_destroy(m);
+				break;
+			}
+		}
+		rd_kafka_message_destroy(m);
+		if (rc != 0)
+			break;
+	}
+	c->em = NULL;
+	return rc;
+}
+
+/* Commits what the sink acknowledged and leaves the group. */
+void kafka_source_close(struct kafka_io_ctx *c)
+{
+	commit_sync(c, "on shutdown");
+	rd_kafka_resp_err_t err = rd_kafka_consumer_close(c->rk);
+	if (err)
+		API->log(c->inst, WM_LOG_WARN, "closing the consumer: %s", rd_kafka_err2str(err));
+}
