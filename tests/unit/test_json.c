@@ -1,0 +1,225 @@
+/* Records and JSON: round trips (unicode, escapes, huge numbers, times) and
+ * a strict decoder that refuses malformed input with a reason. */
+#include "record.h"
+#include "unit.h"
+
+#include <float.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+static char *enc(const struct wm_record *r)
+{
+	char *out;
+	size_t len;
+	if (wmh_record_to_json(r, &out, &len))
+		return NULL;
+	return out;
+}
+
+static struct wm_record *dec(const char *s, char *err)
+{
+	return wmh_record_from_json(s, strlen(s), err, 256);
+}
+
+static void record_fields_keep_order_and_replace(void)
+{
+	struct wm_record *r = wmh_record_new();
+	wmh_record_set_int(r, "a", 1);
+	wmh_record_set_string(r, "b", "x");
+	wmh_record_set_int(r, "a", 2);
+	CHECK(wmh_record_count(r) == 2);
+	CHECK_STR(wmh_record_name_at(r, 0), "a");
+	CHECK(wmh_record_get(r, "a")->u.i == 2);
+	CHECK(wmh_record_get(r, "zz") == NULL);
+	wmh_record_set_string(r, "b", NULL);
+	CHECK(wmh_record_get(r, "b")->type == WM_NULL);
+	wmh_record_set_key(r, "k1", 2);
+	size_t kl;
+	CHECK(memcmp(wmh_record_key(r, &kl), "k1", 2) == 0 && kl == 2);
+	wmh_record_free(r);
+	wmh_record_free(NULL);
+}
+
+static void every_type_round_trips(void)
+{
+	struct wm_record *r = wmh_record_new();
+	wmh_record_set_null(r, "n");
+	wmh_record_set_bool(r, "t", 1);
+	wmh_record_set_bool(r, "f", 0);
+	wmh_record_set_int(r, "i", -42);
+	wmh_record_set_int(r, "imax", INT64_MAX);
+	wmh_record_set_int(r, "imin", INT64_MIN);
+	wmh_record_set_double(r, "d", 0.1);
+	wmh_record_set_double(r, "dbig", 1.7976931348623157e308);
+	wmh_record_set_double(r, "dint", 3.0);
+	wmh_record_set_string(r, "s", "plain");
+	wmh_record_set_time(r, "time", 1764280200123456LL);
+	char *j = enc(r);
+	CHECK(j != NULL);
+	char err[256];
+	struct wm_record *back = dec(j, err);
+	CHECK(back != NULL);
+	if (back) {
+		CHECK(wmh_record_count(back) == wmh_record_count(r));
+		CHECK(wmh_record_get(back, "n")->type == WM_NULL);
+		CHECK(wmh_record_get(back, "t")->u.b == 1);
+		CHECK(wmh_record_get(back, "f")->type == WM_BOOL && wmh_record_get(back, "f")->u.b == 0);
+		CHECK(wmh_record_get(back, "i")->u.i == -42);
+		CHECK(wmh_record_get(back, "imax")->u.i == INT64_MAX);
+		CHECK(wmh_record_get(back, "imin")->u.i == INT64_MIN);
+		CHECK(wmh_record_get(back, "d")->u.d == 0.1);
+		CHECK(wmh_record_get(back, "dbig")->u.d == 1.7976931348623157e308);
+		CHECK(wmh_record_get(back, "dint")->type == WM_DOUBLE);
+		CHECK(wmh_record_get(back, "time")->type == WM_TIME);
+		CHECK(wmh_record_get(back, "time")->u.t == 1764280200123456LL);
+		char *j2 = enc(back);
+		CHECK_STR(j2, j);
+		free(j2);
+	}
+	CHECK_HAS(j, "\"time\":\"2025-11-27T21:50:00.123456Z\"");
+	free(j);
+	wmh_record_free(back);
+	wmh_record_free(r);
+}
+
+static void unicode_and_escapes_round_trip(void)
+{
+	const char *s = "quote\" back\\slash \n\t\r\b\f ctl\x01 é 日本 🙂 /";
+	struct wm_record *r = wmh_record_new();
+	wmh_record_set_string(r, "s", s);
+	wmh_record_set_string(r, "ключ", "значение");
+	char *j = enc(r);
+	CHECK_HAS(j, "\\\"");
+	CHECK_HAS(j, "\\u0001");
+	CHECK_HAS(j, "🙂");
+	char err[256];
+	struct wm_record *b = dec(j, err);
+	CHECK(b && strcmp(wmh_record_get(b, "s")->u.s.ptr, s) == 0);
+	CHECK(b && strcmp(wmh_record_get(b, "ключ")->u.s.ptr, "значение") == 0);
+	wmh_record_free(b);
+	free(j);
+	wmh_record_free(r);
+	/* escaped forms decode to the same text */
+	b = dec("{\"e\":\"\\u00e9\\ud83d\\ude42\\/\"}", err);
+	CHECK(b && strcmp(wmh_record_get(b, "e")->u.s.ptr, "é🙂/") == 0);
+	wmh_record_free(b);
+}
+
+static void invalid_utf8_is_replaced_on_encode_and_refused_on_decode(void)
+{
+	struct wm_record *r = wmh_record_new();
+	wmh_record_set_string(r, "s", "ok\xff\xfe" "end\xc0\xaf");
+	char *j = enc(r);
+	CHECK_STR(j, "{\"s\":\"ok\\ufffd\\ufffdend\\ufffd\\ufffd\"}");
+	free(j);
+	wmh_record_free(r);
+	char err[256];
+	CHECK(dec("{\"s\":\"bad\xff\"}", err) == NULL);
+	CHECK_HAS(err, "invalid UTF-8");
+	CHECK(dec("{\"s\":\"\xed\xa0\x80\"}", err) == NULL); /* encoded surrogate */
+	CHECK(dec("{\"s\":\"\\ud800\"}", err) == NULL);
+	CHECK_HAS(err, "lone high surrogate");
+	CHECK(dec("{\"s\":\"\\udc00\"}", err) == NULL);
+}
+
+static void huge_numbers(void)
+{
+	char err[256];
+	struct wm_record *b = dec("{\"big\":123456789012345678901234567890,\"e\":1e300,\"neg\":-0}", err);
+	CHECK(b != NULL);
+	if (b) {
+		CHECK(wmh_record_get(b, "big")->type == WM_DOUBLE);
+		CHECK(fabs(wmh_record_get(b, "big")->u.d - 1.2345678901234568e29) < 1e15);
+		CHECK(wmh_record_get(b, "e")->u.d == 1e300);
+		CHECK(wmh_record_get(b, "neg")->type == WM_INT);
+	}
+	wmh_record_free(b);
+	CHECK(dec("{\"x\":1e999}", err) == NULL);
+	CHECK_HAS(err, "number out of range");
+	struct wm_record *r = wmh_record_new();
+	wmh_record_set_double(r, "nan", NAN);
+	char *j = enc(r);
+	CHECK_STR(j, "{\"nan\":null}");
+	free(j);
+	wmh_record_free(r);
+}
+
+static void malformed_input_is_refused_with_a_reason(void)
+{
+	static const struct {
+		const char *in, *why;
+	} cases[] = {
+		{"", "expected '{'"},
+		{"[1]", "expected '{'"},
+		{"{", "expected a string key"},
+		{"{\"a\":1", "expected ',' or '}'"},
+		{"{\"a\":1,}", "expected a string key"},
+		{"{\"a\" 1}", "expected ':'"},
+		{"{\"a\":01}", "expected ',' or '}'"},
+		{"{\"a\":1.}", "digit expected after '.'"},
+		{"{\"a\":tru}", "unexpected character"},
+		{"{\"a\":\"x}", "unterminated string"},
+		{"{\"a\":\"\\q\"}", "unknown escape"},
+		{"{\"a\":\"\x01\"}", "control character"},
+		{"{\"a\":1,\"a\":2}", "duplicate key 'a'"},
+		{"{\"a\":{\"b\":1}}", "nested object in key 'a'"},
+		{"{\"a\":[1]}", "nested array in key 'a'"},
+		{"{\"a\":1} x", "trailing data"},
+		{"{a:1}", "expected a string key"},
+		{"{\"a\":'x'}", "unexpected character"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char err[256] = "";
+		struct wm_record *r = dec(cases[i].in, err);
+		CHECK(r == NULL);
+		if (r || !strstr(err, cases[i].why))
+			printf("#   input %zu '%s' gave '%s'\n", i, cases[i].in, err);
+		CHECK_HAS(err, cases[i].why);
+		wmh_record_free(r);
+	}
+	char err[256];
+	struct wm_record *r = dec("  {}  ", err);
+	CHECK(r && wmh_record_count(r) == 0);
+	wmh_record_free(r);
+}
+
+static void times_parse_strictly(void)
+{
+	int64_t us;
+	CHECK(wmh_parse_time("1970-01-01T00:00:00Z", 20, &us) == 0 && us == 0);
+	CHECK(wmh_parse_time("2026-11-27T21:50:00.5Z", 22, &us) == 0 && us == 1795816200500000LL);
+	CHECK(wmh_parse_time("2026-11-27 21:50:00Z", 20, &us) != 0);
+	CHECK(wmh_parse_time("2026-13-27T21:50:00Z", 20, &us) != 0);
+	char t[32];
+	wmh_format_time(-1, t);
+	CHECK_STR(t, "1969-12-31T23:59:59.999999Z");
+	/* a string that merely looks like a date stays a string */
+	char err[256];
+	struct wm_record *r = dec("{\"d\":\"2026-11-27\"}", err);
+	CHECK(r && wmh_record_get(r, "d")->type == WM_STRING);
+	wmh_record_free(r);
+}
+
+static void bytes_encode_as_base64(void)
+{
+	struct wm_record *r = wmh_record_new();
+	wmh_record_set_bytes(r, "b", "\x00\xff\x10hi", 5);
+	char *j = enc(r);
+	CHECK_STR(j, "{\"b\":\"AP8QaGk=\"}");
+	free(j);
+	wmh_record_free(r);
+}
+
+int main(void)
+{
+	RUN(record_fields_keep_order_and_replace);
+	RUN(every_type_round_trips);
+	RUN(unicode_and_escapes_round_trip);
+	RUN(invalid_utf8_is_replaced_on_encode_and_refused_on_decode);
+	RUN(huge_numbers);
+	RUN(malformed_input_is_refused_with_a_reason);
+	RUN(times_parse_strictly);
+	RUN(bytes_encode_as_base64);
+	return UNIT_EXIT();
+}
