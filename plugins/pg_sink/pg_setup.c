@@ -385,7 +385,8 @@ static int create_plain_views(struct pg_sink_ctx *c, int tsdb, char *st, char *e
 	return 0;
 }
 
-/* Continuous aggregates (TSL); 1 when the server refuses them. */
+/* Continuous aggregates (TSL); 1 when the server refuses them (e.g. a
+ * version without ordered-set aggregates in continuous aggregates). */
 static int create_caggs(struct pg_sink_ctx *c, char *st, char *err, size_t errlen)
 {
 	for (size_t i = 0; i < sizeof(ROLLUPS) / sizeof(ROLLUPS[0]); i++) {
@@ -410,7 +411,7 @@ static int create_caggs(struct pg_sink_ctx *c, char *st, char *err, size_t errle
 		pg_buf_free(&sql);
 		pg_buf_free(&name);
 		if (rc < 0)
-			return strncmp(st, "0A", 2) == 0 ? 1 : -1; /* feature_not_supported */
+			return st[0] ? 1 : -1; /* refused (not a lost connection): plain views */
 	}
 	return 0;
 }
