@@ -124,7 +124,8 @@ size_t wmh_queue_pop_batch(struct wmh_queue *q, struct wm_record **out, size_t m
 	}
 	struct timespec dl;
 	deadline_after(&dl, max_wait_us);
-	while (q->len < max && !q->closed && !q->draining && !q->aborted && !q->flush) {
+	/* a full queue cannot grow the batch further: cut it now */
+	while (q->len < max && q->len < q->cap && !q->closed && !q->draining && !q->aborted && !q->flush) {
 		if (pthread_cond_timedwait(&q->not_empty, &q->mu, &dl) == ETIMEDOUT)
 			break;
 	}

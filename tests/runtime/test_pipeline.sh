@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# The runtime: count in = count out, batching windows, retries with backoff,
+# dead letters, ordered acks, drain on SIGTERM, abort, fatal errors.
+. "$(dirname "$0")/../lib/common.sh"
+
+# pipe NAME SOURCE_OPTS SINK_OPTS [EXTRA_YAML]
+pipe() {
+	cat >"$T/$1.yaml" <<EOF
+name: $1
+source: {plugin: counting, $2}
+sink: {plugin: flaky, out: $T/$1.out, batches: $T/$1.batches, $3}
+dead_letter: {path: $T/$1.dead.jsonl}
+$4
+EOF
+}
+lines() { [ -f "$1" ] && wc -l <"$1" || echo 0; }
+# each seq 0..N-1 exactly once
+exactly_once() { python3 - "$1" "$2" <<'EOF'
+import sys
+seqs=[int(l) for l in open(sys.argv[1])]
+n=int(sys.argv[2])
+ok = sorted(seqs)==list(range(n))
+if not ok: print("#   got", len(seqs), "records,", len(set(seqs)), "distinct, expected", n)
+sys.exit(0 if ok else 1)
+EOF
+}
+
+pipe all 'count: 20000, streams: 4, ack_log: '"$T"'/all.acks' '' 'queue: {capacity: 256}
+batch: {max_records: 100, max_wait: 50ms}'
+"$WMHOST" run "$T/all.yaml" 2>"$T/all.err"
+check count_in_equals_count_out_through_small_queue exactly_once "$T/all.out" 20000
+check acks_reach_source_in_order_up_to_last_position bash -c "! grep -q 'ORDER BROKEN' '$T/all.acks' && for s in 0 1 2 3; do grep -q \"^\$s 4999\$\" '$T/all.acks' || exit 1; done"
+check batches_are_cut_at_max_records python3 -c "
+sizes=[int(l.split()[0]) for l in open('$T/all.batches')]
+assert max(sizes)==100 and sum(sizes)==20000, sizes[:10]"
+
+pipe small 'count: 5000' '' 'queue: {capacity: 64}
+batch: {max_records: 100, max_wait: 5s}'
+start=$SECONDS
+"$WMHOST" run "$T/small.yaml" 2>"$T/small.err"
+check full_queue_cuts_batch_without_waiting bash -c "[ $((SECONDS - start)) -le 3 ] && [ \$(wc -l <'$T/small.out') -eq 5000 ]"
+
+pipe window 'count: 12, rate: 10' '' 'batch: {max_records: 1000, max_wait: 300ms}'
+"$WMHOST" run "$T/window.yaml" 2>"$T/window.err"
+check batches_are_cut_at_max_wait python3 -c "
+rows=[l.split() for l in open('$T/window.batches')]
+sizes=[int(r[0]) for r in rows]
+# 10 records/s with a 300ms window: batches of about 3, never all 12 at once
+assert sum(sizes)==12 and max(sizes)<=5 and len(sizes)>=3, sizes"
+
+pipe retry 'count: 500' 'retry_first: 4' 'retry: {initial: 50ms, max: 200ms}
+batch: {max_records: 1000, max_wait: 20ms}'
+start=$(date +%s%N)
+"$WMHOST" run "$T/retry.yaml" 2>"$T/retry.err"
+rc=$?
+el=$((($(date +%s%N) - start) / 1000000))
+check retry_delivers_everything_after_transient_failures exactly_once "$T/retry.out" 500
+check each_retry_is_logged test "$(grep -c 'write asked to retry' "$T/retry.err")" -eq 4
+check backoff_grows_and_is_capped python3 -c "
+import re
+d=[int(m) for m in re.findall(r'after (\d+)ms', open('$T/retry.err').read())]
+# equal jitter: attempt k sleeps in [base/2, base], base = min(50*2^(k-1), 200)
+bases=[50,100,200,200]
+assert len(d)==4 and all(b//2 <= x <= b for x,b in zip(d,bases)), d"
+check retry_run_exits_0 test $rc -eq 0
+
+pipe partial 'count: 300' 'retry_first: 2, retry_partial: true' 'retry: {initial: 10ms, max: 20ms}
+batch: {max_records: 1000, max_wait: 20ms}'
+"$WMHOST" run "$T/partial.yaml" 2>"$T/partial.err"
+check records_marked_done_are_not_rewritten_on_retry exactly_once "$T/partial.out" 300
+
+pipe fail 'count: 1000, streams: 2, ack_log: '"$T"'/fail.acks' 'fail_every: 100' ''
+"$WMHOST" run "$T/fail.yaml" 2>"$T/fail.err"
+check refused_records_go_to_dead_letter_file test "$(lines "$T/fail.dead.jsonl")" -eq 10
+check other_records_of_the_batch_are_stored test "$(lines "$T/fail.out")" -eq 990
+check dead_letter_lines_carry_record_reason_position python3 -c "
+import json
+rows=[json.loads(l) for l in open('$T/fail.dead.jsonl')]
+assert sorted(r['record']['seq'] for r in rows)==list(range(0,1000,100))
+assert all(r['reason'].startswith('seq ') and r['pipeline']=='fail' and 'offset' in r for r in rows)"
+check dead_lettered_positions_are_acked bash -c "grep -q '^0 499$' '$T/fail.acks' && grep -q '^1 499$' '$T/fail.acks'"
+
+pipe srcdead 'count: 100, streams: 1, dead_every: 10, ack_log: '"$T"'/srcdead.acks' '' ''
+"$WMHOST" run "$T/srcdead.yaml" 2>"$T/srcdead.err"
+check source_dead_letters_reach_the_file python3 -c "
+import json
+rows=[json.loads(l) for l in open('$T/srcdead.dead.jsonl')]
+assert len(rows)==10 and rows[0]['payload'].startswith('{not json') and rows[0]['reason']=='undecodable test payload'"
+check source_dead_letters_are_acked_in_order grep -q '^0 99$' "$T/srcdead.acks"
+
+# Drain on SIGTERM: a source that never ends, a slow sink; nothing lost.
+pipe drain 'count: 0, rate: 3000' 'delay: 30ms' 'queue: {capacity: 1000}
+batch: {max_records: 200, max_wait: 50ms}'
+"$WMHOST" run "$T/drain.yaml" 2>"$T/drain.err" &
+pid=$!
+sleep 1.5
+kill -TERM $pid
+wait $pid
+rc=$?
+check sigterm_drain_exits_0 test $rc -eq 0
+emitted=$(sed -n 's/.*stopped: \([0-9]*\) emitted.*/\1/p' "$T/drain.err")
+check sigterm_drain_loses_nothing exactly_once "$T/drain.out" "${emitted:-0}"
+check sigterm_drain_wrote_something test "${emitted:-0}" -gt 1000
+
+# A second signal exits at once, even while a batch is stuck.
+pipe twice 'count: 0, rate: 100' 'delay: 20s' 'batch: {max_records: 10, max_wait: 10ms}'
+"$WMHOST" run "$T/twice.yaml" 2>"$T/twice.err" &
+pid=$!
+sleep 0.5
+kill -TERM $pid; sleep 0.3; kill -TERM $pid
+start=$SECONDS
+wait $pid
+rc=$?
+check second_signal_exits_at_once bash -c "[ $rc -ne 0 ] && [ $((SECONDS - start)) -le 2 ] && grep -q 'second SIGTERM' '$T/twice.err'"
+
+# A sink that never recovers: the drain gives up at shutdown_timeout.
+pipe stuck 'count: 50' 'retry_first: 1000000' 'retry: {initial: 50ms, max: 100ms}
+shutdown_timeout: 1s'
+"$WMHOST" run "$T/stuck.yaml" 2>"$T/stuck.err" &
+pid=$!
+sleep 0.5
+kill -INT $pid
+start=$SECONDS
+wait $pid
+rc=$?
+check shutdown_timeout_bounds_the_drain bash -c "[ $((SECONDS - start)) -le 4 ]"
+check undelivered_records_are_reported_and_exit_1 bash -c "[ $rc -eq 1 ] && grep -q '50 undelivered' '$T/stuck.err'"
+
+pipe fatal 'count: 100' 'fatal_after: 1' 'batch: {max_records: 10, max_wait: 10ms}'
+"$WMHOST" run "$T/fatal.yaml" 2>"$T/fatal.err"
+rc=$?
+check fatal_sink_error_stops_with_exit_1 bash -c "[ $rc -eq 1 ] && grep -q 'sink failed fatally' '$T/fatal.err'"
