@@ -58,7 +58,8 @@ uniq_table() {
 	echo "t_$1_$(date +%s%N | tail -c 9)_$RANDOM"
 }
 
-# The v1 check schema's columns as pg_sink YAML (indented for `sink:`).
+# The v1 check schema's columns as pg_sink YAML (indented for `sink:`),
+# plus $EXTRA_COLUMNS lines, and the unique key ($UNIQUE_KEY).
 check_columns() {
 	cat <<'EOF'
   columns:
@@ -84,8 +85,9 @@ check_columns() {
     - { name: remote_ip, type: inet }
     - { name: tls_expires_at, type: timestamptz }
     - { name: schema, type: smallint }
-  unique: [check_id, time]
 EOF
+	[ -n "${EXTRA_COLUMNS:-}" ] && printf '%s\n' "$EXTRA_COLUMNS"
+	echo "  unique: ${UNIQUE_KEY:-[check_id, time]}"
 }
 
 # pipeline FILE SERVER TABLE [SOURCE_OPTS] [SINK_OPTS] [BATCH]: writes a
