@@ -1,4 +1,5 @@
 # Helpers for the http_probe tests (sourced; not a test itself).
+: "${WMHOST_ROOT:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)}"
 . "$WMHOST_ROOT/tests/lib/common.sh"
 HP_TESTS="$WMHOST_ROOT/tests/plugins/http_probe"
 
