@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# pg_sink under server failures: a fast restart (admin_shutdown) and a crash
+# (SIGKILL) of the server in the middle of a stream lose nothing and
+# duplicate nothing; the sink reconnects through the host's retries.
+. "$WMHOST_ROOT/tests/lib/common.sh"
+. "$WMHOST_ROOT/tests/plugins/pg_sink/lib.sh"
+
+BASE=$(day_base_us 0)
+N=9000
+more_than() { [ "$(psql "$1" -XAtqc "select count(*) > $3 from $2" 2>/dev/null)" = t ]; }
+
+# run_through_failures KIND SCRIPT DIR CONNINFO_VAR: streams N records while
+# SCRIPT restarts, then crashes and restarts the private server in DIR.
+run_through_failures() {
+	local name=$1 script=$2 dir=$3 var=$4
+	local conn
+	conn=$(grep "^$var=" "$dir/env" | cut -d= -f2-)
+	local t
+	t=$(uniq_table restart)
+	pipeline "$T/$name.yaml" pg "$t" "  count: $N
+  rate: 3000
+  time_base: $BASE
+  time_step: 10ms" "" "{ max_records: 200, max_wait: 50ms }"
+	PG_CONNINFO=$conn "$WMHOST" run "$T/$name.yaml" >"$T/$name.log" 2>&1 &
+	local pid=$!
+	wait_for 20 more_than "$conn" "$t" 1000
+	"$script" restart "$dir" >/dev/null 2>&1
+	local after_restart
+	after_restart=$(psql "$conn" -XAtqc "select count(*) from $t")
+	wait_for 20 more_than "$conn" "$t" $((after_restart + 1000))
+	"$script" kill "$dir" >/dev/null 2>&1
+	sleep 0.5
+	"$script" start "$dir" >/dev/null 2>&1
+	wait $pid
+	local rc=$?
+	local got
+	got=$(psql "$conn" -XAtqc "select count(*) || '/' || count(distinct check_id) from $t")
+	if [ $rc = 0 ] && [ "$got" = "$N/$N" ] && grep -q "will retry" "$T/$name.log"; then
+		ok "${name}_server_restart_and_crash_mid_stream_lose_nothing ($got rows, $(grep -c 'will retry' "$T/$name.log") retried writes)"
+	else
+		not_ok "${name}_server_restart_and_crash_mid_stream_lose_nothing (rc $rc, $got rows of $N)"
+		tail -n 20 "$T/$name.log"
+	fi
+	check "${name}_dead_letters_nothing_on_server_failures" test ! -s "$T/$name.dead.jsonl"
+}
+
+"$WMHOST_ROOT/tests/lib/pg.sh" start "$T/pgr" >/dev/null || { echo "cannot start PostgreSQL"; exit 1; }
+on_exit "'$WMHOST_ROOT/tests/lib/pg.sh' stop '$T/pgr'"
+run_through_failures pg "$WMHOST_ROOT/tests/lib/pg.sh" "$T/pgr" PG_CONNINFO
+
+if out=$("$WMHOST_ROOT/tests/lib/timescale.sh" start "$T/tsr" 2>&1); then
+	on_exit "'$WMHOST_ROOT/tests/lib/timescale.sh' stop '$T/tsr'"
+	run_through_failures tsdb "$WMHOST_ROOT/tests/lib/timescale.sh" "$T/tsr" TSDB_CONNINFO
+else
+	TSDB_WHY=$(echo "$out" | tail -n1)
+	skip_tsdb tsdb_server_restart_and_crash_mid_stream_lose_nothing
+fi
