@@ -113,8 +113,17 @@ pipeline() {
 }
 
 # wm CMD FILE...: runs wmhost quietly; its log goes to $T/wm.log (appended).
+# A sanitizer report (ASan/LSan/UBSan build) fails the script loudly.
 wm() {
-	"$WMHOST" --log-level info "$@" >>"$T/wm.log" 2>&1; local rc=$?; [ -n "${WM_DEBUG_LOG:-}" ] && cat "$T/wm.log" >>"$WM_DEBUG_LOG"; return $rc
+	local before
+	before=$(wc -c <"$T/wm.log" 2>/dev/null || echo 0)
+	"$WMHOST" --log-level info "$@" >>"$T/wm.log" 2>&1
+	local rc=$?
+	if [ $rc = 86 ] || tail -c +$((before + 1)) "$T/wm.log" | grep -qE "Sanitizer|runtime error:"; then
+		not_ok "wmhost $1 ran clean under the sanitizers (exit $rc)"
+		tail -c +$((before + 1)) "$T/wm.log" | grep -A30 -E "Sanitizer|runtime error:" | head -40
+	fi
+	return $rc
 }
 
 # A time base (µs) at the start of a UTC day, DAYS days from now.
