@@ -17,6 +17,8 @@
 #   PLAINTEXT  KAFKA_BROKERS
 #   SSL        KAFKA_SSL_BROKERS, client certificate required; the CA, client
 #              certificate and key (PEM) are in DIR/ssl and named in DIR/env
+# KAFKA_JARS is the broker's jar directory, for Kafka's own command-line
+# classes (java -cp "$KAFKA_JARS/*" kafka.admin.ConfigCommand ...).
 # Topics are auto-created on first use (KAFKA_AUTO_CREATE=false turns that
 # off) with KAFKA_PARTITIONS partitions (default 3). DIR/env is meant for
 # `set -a; . DIR/env; set +a`.
@@ -173,6 +175,7 @@ KAFKA_SSL_CERT=$DIR/ssl/client.crt
 KAFKA_SSL_KEY=$DIR/ssl/client.key
 KAFKA_SSL_KCAT_CONF=$DIR/ssl/kcat.conf
 KAFKA_VERSION=$KAFKA_VERSION
+KAFKA_JARS=$KAFKA_JARS
 KAFKA_DIR=$DIR
 EOF
 }
@@ -198,6 +201,7 @@ do_start() {
 	DIR=$(cd "$DIR" && pwd)
 	local jars pid deadline
 	jars=$(resolve_jars)
+	KAFKA_JARS=$jars
 	KAFKA_VERSION=${jars##*/kafka-}
 	if [ ! -f "$DIR/ports" ]; then
 		read -r PLAIN_PORT SSL_PORT CONTROLLER_PORT <<<"$(free_ports)"
