@@ -13,7 +13,7 @@
 
 #include "http_probe.h"
 
-#define HP_STOP_POLL_MS 100  /* how often run() asks the host whether to stop */
+#define HP_EMIT_POLL_MS 5 /* run() looks for finished checks this often when idle */
 #define HP_RING_PER_FLIGHT 2 /* ring places per in-flight check */
 #define HP_RING_MIN 64
 #define NS_PER_MS 1000000L
@@ -35,11 +35,6 @@ static void hp_destroy(void *vctx)
 	if (!c)
 		return;
 	hp_config_free(c);
-	while (c->ring && c->ring_len) {
-		hp_api->record_free(c->ring[c->ring_head]);
-		c->ring_head = (c->ring_head + 1) % c->ring_cap;
-		c->ring_len--;
-	}
 	free(c->ring);
 	if (c->wake_fd >= 0)
 		close(c->wake_fd);
@@ -75,6 +70,9 @@ static int hp_init(struct wm_instance *inst, const struct wm_config *cfg, enum w
 	pthread_cond_init(&c->cond, &ca);
 	pthread_condattr_destroy(&ca);
 	atomic_init(&c->stop, 0);
+	atomic_init(&c->ring_head, 0);
+	atomic_init(&c->ring_tail, 0);
+	atomic_init(&c->loop_waits_for_ring, false);
 	c->started_us = hp_api->now_us();
 
 	if (hp_config_load(c, cfg, err, errlen))
@@ -98,14 +96,24 @@ fail:
 	return -1;
 }
 
-void hp_ring_push(struct hp_ctx *c, struct wm_record *r)
+/* The ring: the loop thread fills the place at the tail and publishes it;
+ * run() reads the place at the head and frees it. start_ready() keeps a
+ * place for every check in flight, so the loop never waits for one. */
+struct hp_result *hp_ring_slot(struct hp_ctx *c)
 {
-	pthread_mutex_lock(&c->mu);
-	/* start_ready() keeps a place for every in-flight check */
-	c->ring[(c->ring_head + c->ring_len) % c->ring_cap] = r;
-	c->ring_len++;
-	pthread_cond_signal(&c->cond);
-	pthread_mutex_unlock(&c->mu);
+	return &c->ring[atomic_load_explicit(&c->ring_tail, memory_order_relaxed) % c->ring_cap];
+}
+
+void hp_ring_commit(struct hp_ctx *c)
+{
+	atomic_fetch_add_explicit(&c->ring_tail, 1, memory_order_release);
+}
+
+size_t hp_ring_room(struct hp_ctx *c)
+{
+	size_t used = atomic_load_explicit(&c->ring_tail, memory_order_relaxed) -
+	              atomic_load_explicit(&c->ring_head, memory_order_acquire);
+	return c->ring_cap - used;
 }
 
 static void hp_stop(void *vctx)
@@ -144,21 +152,17 @@ static int hp_run(void *vctx, struct wm_emitter *em)
 			hp_stop(c);
 			stop_asked = 1;
 		}
-		pthread_mutex_lock(&c->mu);
-		if (c->ring_len == 0 && !c->loop_done) {
-			struct timespec ts;
-			deadline_in(&ts, HP_STOP_POLL_MS);
-			pthread_cond_timedwait(&c->cond, &c->mu, &ts);
-		}
-		if (c->ring_len > 0) {
-			struct wm_record *r = c->ring[c->ring_head];
-			c->ring_head = (c->ring_head + 1) % c->ring_cap;
-			c->ring_len--;
-			int wake = c->loop_waits_for_ring;
-			c->loop_waits_for_ring = false;
-			pthread_mutex_unlock(&c->mu);
-			if (wake)
+		size_t head = atomic_load_explicit(&c->ring_head, memory_order_relaxed);
+		if (head != atomic_load_explicit(&c->ring_tail, memory_order_acquire)) {
+			/* the place stays taken until the record is built */
+			struct wm_record *r = hp_record_build(c, &c->ring[head % c->ring_cap]);
+			atomic_store_explicit(&c->ring_head, head + 1, memory_order_release);
+			if (atomic_exchange(&c->loop_waits_for_ring, false))
 				wake_loop(c);
+			if (!r) {
+				hp_api->log(c->inst, WM_LOG_ERROR, "out of memory building a check record");
+				continue;
+			}
 			/* emit blocks on backpressure; the loop thread keeps running */
 			if (hp_api->emit(em, r) == WM_E_STOPPING && !stop_asked) {
 				hp_stop(c);
@@ -166,9 +170,17 @@ static int hp_run(void *vctx, struct wm_emitter *em)
 			}
 			continue;
 		}
+		/* Empty: sleep a little instead of being woken per check; a few ms
+		 * of delay before emit costs nothing, a futex call per check does. */
+		pthread_mutex_lock(&c->mu);
 		int done = c->loop_done;
+		if (!done) {
+			struct timespec ts;
+			deadline_in(&ts, HP_EMIT_POLL_MS);
+			pthread_cond_timedwait(&c->cond, &c->mu, &ts);
+		}
 		pthread_mutex_unlock(&c->mu);
-		if (done)
+		if (done && atomic_load(&c->ring_head) == atomic_load(&c->ring_tail))
 			break;
 	}
 	pthread_join(loop, NULL);

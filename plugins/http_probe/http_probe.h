@@ -80,6 +80,24 @@ struct hp_matcher {
 	size_t limit;        /* never hold more than this */
 };
 
+/* What the loop thread measured for one check; the run thread turns it into
+ * a record, so record building never slows the event loop. */
+#define HP_MSG_MAX 320
+#define HP_IP_MAX 64
+struct hp_result {
+	const struct hp_target *t;
+	int64_t start_us; /* wall clock */
+	const char *result;
+	char msg[HP_MSG_MAX]; /* empty when ok */
+	long code, httpver, redirects;
+	int64_t dns_us, connect_us, appconnect_us, pretransfer_us, starttransfer_us, total_us;
+	char ip[HP_IP_MAX];
+	bool has_expiry;
+	int64_t expires_us;
+	uint64_t body_bytes;
+	int pattern_matched; /* -1 null, 0 false, 1 true */
+};
+
 struct hp_ctx {
 	struct wm_instance *inst;
 	char agent[256];
@@ -97,14 +115,17 @@ struct hp_ctx {
 	atomic_int stop;
 	pthread_mutex_t mu;
 	pthread_cond_t cond;
-	struct wm_record **ring; /* finished records for the emitting thread */
-	size_t ring_cap, ring_head, ring_len;
+	/* finished checks for the emitting thread: a single-producer (loop),
+	 * single-consumer (run) ring on free-running counters */
+	struct hp_result *ring;
+	size_t ring_cap;
+	atomic_size_t ring_head, ring_tail;
+	atomic_bool loop_waits_for_ring; /* the loop wants a wake-up when places free up */
 	bool loop_done;
-	bool loop_waits_for_ring; /* loop thread wants a wake-up when the ring drains */
 	int loop_rc;
 
+	uint64_t seq; /* check ids, run thread */
 	/* counters, loop thread */
-	uint64_t seq;
 	int64_t started_us; /* process start (wall clock), part of check ids */
 	uint64_t checks, skipped, skipped_logged;
 };
@@ -123,8 +144,14 @@ void hp_matcher_free(struct hp_matcher *m);
 void hp_matcher_feed(struct hp_matcher *m, const unsigned char *p, size_t n);
 void hp_matcher_finish(struct hp_matcher *m);
 
-/* loop.c: runs the checks; finished records go to hp_ring_push. */
+/* loop.c: runs the checks; each finished check fills hp_ring_slot() and
+ * is published with hp_ring_commit(). */
 void *hp_loop_main(void *arg);
-void hp_ring_push(struct hp_ctx *c, struct wm_record *r);
+struct hp_result *hp_ring_slot(struct hp_ctx *c);
+void hp_ring_commit(struct hp_ctx *c);
+size_t hp_ring_room(struct hp_ctx *c);
+
+/* record.c: the check record (schema 1). NULL on out of memory. */
+struct wm_record *hp_record_build(struct hp_ctx *c, const struct hp_result *res);
 
 #endif

@@ -2,9 +2,9 @@
  * http_probe: the event loop thread. One libcurl multi handle driven by
  * curl_multi_socket_action and epoll runs every check; a min-heap of due
  * times schedules targets on fixed slots (origin + phase + k * interval), so
- * they spread over the interval and never drift. Finished checks become
- * records pushed to the ring that run() drains into api->emit, so a blocked
- * sink never stalls in-flight transfers or distorts their timing.
+ * they spread over the interval and never drift. Finished checks are
+ * measured into the ring that run() turns into records for api->emit, so a
+ * blocked sink never stalls in-flight transfers or distorts their timing.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -24,7 +24,6 @@
 #define HP_SKIP_REPORT_US 10000000LL /* at most one "skipped" warning per 10 s */
 #define HP_FDS_PER_CHECK 2           /* socket + resolver/eventfd headroom */
 #define HP_FDS_RESERVED 64
-#define US_PER_MS 1000.0
 
 struct hp_loop;
 
@@ -182,6 +181,9 @@ static int start_check(struct hp_loop *lp, struct hp_target *t)
 	curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
 	curl_easy_setopt(e, CURLOPT_SSL_SESSIONID_CACHE, 0L);
 	curl_easy_setopt(e, CURLOPT_DNS_CACHE_TIMEOUT, 0L);
+	/* a probe talks to the target itself: no proxy from the environment,
+	 * which also spares a getenv() round per check */
+	curl_easy_setopt(e, CURLOPT_PROXY, "");
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, t->follow ? 1L : 0L);
@@ -296,117 +298,62 @@ static int tls_expiry(CURL *e, int64_t *us)
 	return found;
 }
 
-static const char *http_version_name(long v)
+/* Fills res from a finished transfer: classification, phases, TLS expiry. */
+static void fill_result(struct hp_slot *s, CURLcode rc, struct hp_result *res)
 {
-	switch (v) {
-	case CURL_HTTP_VERSION_1_0: return "1.0";
-	case CURL_HTTP_VERSION_1_1: return "1.1";
-	case CURL_HTTP_VERSION_2_0: return "2";
-	case CURL_HTTP_VERSION_3: return "3";
-	default: return "";
-	}
-}
-
-static int set_ms_or_null(struct wm_record *r, const char *name, int reached, curl_off_t us)
-{
-	if (!reached)
-		return hp_api->record_set_null(r, name);
-	return hp_api->record_set_double(r, name, (double)(us < 0 ? 0 : us) / US_PER_MS);
-}
-
-static struct wm_record *build_record(struct hp_loop *lp, struct hp_slot *s, CURLcode rc)
-{
-	struct hp_ctx *c = lp->c;
 	struct hp_target *t = s->t;
 	CURL *e = s->easy;
-	long code = 0, httpver = 0, redirects = 0;
-	curl_off_t dns = 0, conn = 0, app = 0, pre = 0, first = 0, total = 0;
 	char *ip = NULL;
-	char msg[CURL_ERROR_SIZE + 128] = "";
-	const char *result = "ok";
-	int64_t expires = 0;
-	int has_expiry = 0;
+	curl_off_t v;
 
-	curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &code);
-	curl_easy_getinfo(e, CURLINFO_HTTP_VERSION, &httpver);
-	curl_easy_getinfo(e, CURLINFO_REDIRECT_COUNT, &redirects);
+	*res = (struct hp_result){0};
+	res->t = t;
+	res->start_us = s->start_us;
+	res->result = "ok";
+	curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &res->code);
+	curl_easy_getinfo(e, CURLINFO_HTTP_VERSION, &res->httpver);
+	curl_easy_getinfo(e, CURLINFO_REDIRECT_COUNT, &res->redirects);
 	curl_easy_getinfo(e, CURLINFO_PRIMARY_IP, &ip);
-	curl_easy_getinfo(e, CURLINFO_NAMELOOKUP_TIME_T, &dns);
-	curl_easy_getinfo(e, CURLINFO_CONNECT_TIME_T, &conn);
-	curl_easy_getinfo(e, CURLINFO_APPCONNECT_TIME_T, &app);
-	curl_easy_getinfo(e, CURLINFO_PRETRANSFER_TIME_T, &pre);
-	curl_easy_getinfo(e, CURLINFO_STARTTRANSFER_TIME_T, &first);
-	curl_easy_getinfo(e, CURLINFO_TOTAL_TIME_T, &total);
-	has_expiry = tls_expiry(e, &expires);
+	if (ip) {
+		size_t n = strnlen(ip, sizeof(res->ip) - 1);
+		memcpy(res->ip, ip, n);
+		res->ip[n] = '\0';
+	}
+	res->dns_us = curl_easy_getinfo(e, CURLINFO_NAMELOOKUP_TIME_T, &v) == CURLE_OK ? v : 0;
+	res->connect_us = curl_easy_getinfo(e, CURLINFO_CONNECT_TIME_T, &v) == CURLE_OK ? v : 0;
+	res->appconnect_us = curl_easy_getinfo(e, CURLINFO_APPCONNECT_TIME_T, &v) == CURLE_OK ? v : 0;
+	res->pretransfer_us = curl_easy_getinfo(e, CURLINFO_PRETRANSFER_TIME_T, &v) == CURLE_OK ? v : 0;
+	res->starttransfer_us = curl_easy_getinfo(e, CURLINFO_STARTTRANSFER_TIME_T, &v) == CURLE_OK ? v : 0;
+	res->total_us = curl_easy_getinfo(e, CURLINFO_TOTAL_TIME_T, &v) == CURLE_OK ? v : 0;
+	res->has_expiry = tls_expiry(e, &res->expires_us);
+	res->body_bytes = s->body_bytes;
 
 	if (s->too_large) {
-		result = "body_too_large";
-		snprintf(msg, sizeof(msg), "body larger than max_body (%" PRId64 " bytes)", t->max_body);
+		res->result = "body_too_large";
+		snprintf(res->msg, sizeof(res->msg), "body larger than max_body (%" PRId64 " bytes)", t->max_body);
 	} else if (rc != CURLE_OK) {
-		result = result_of(rc);
-		snprintf(msg, sizeof(msg), "%s", s->errbuf[0] ? s->errbuf : curl_easy_strerror(rc));
+		res->result = result_of(rc);
+		snprintf(res->msg, sizeof(res->msg), "%s", s->errbuf[0] ? s->errbuf : curl_easy_strerror(rc));
 	} else {
 		hp_matcher_finish(&s->m);
-		if (!hp_status_ok(t->status, code)) {
-			result = "status_mismatch";
-			snprintf(msg, sizeof(msg), "status %ld not in %s", code, t->status->text);
+		if (!hp_status_ok(t->status, res->code)) {
+			res->result = "status_mismatch";
+			snprintf(res->msg, sizeof(res->msg), "status %ld not in %s", res->code, t->status->text);
 		} else if (t->pattern && s->m.failed) {
 			PCRE2_UCHAR pm[128];
 			pcre2_get_error_message(s->m.failed, pm, sizeof(pm));
-			result = "error";
-			snprintf(msg, sizeof(msg), "pattern match failed: %s", (char *)pm);
+			res->result = "error";
+			snprintf(res->msg, sizeof(res->msg), "pattern match failed: %s", (char *)pm);
 		} else if (t->pattern && s->m.matched == t->invert) {
-			result = "pattern_mismatch";
-			snprintf(msg, sizeof(msg),
+			res->result = "pattern_mismatch";
+			snprintf(res->msg, sizeof(res->msg),
 			         t->invert ? "pattern found in body (pattern_must_not_match)"
 			                   : "pattern not found in %" PRIu64 " body bytes",
 			         s->body_bytes);
 		}
 	}
-	int ok = strcmp(result, "ok") == 0;
-
-	struct wm_record *r = hp_api->record_new();
-	if (!r)
-		return NULL;
-	char id[sizeof(c->agent) + 64];
-	snprintf(id, sizeof(id), "%s-%" PRIx64 "-%" PRIu64, c->agent, (uint64_t)c->started_us, ++c->seq);
-	/* a phase counts as reached when curl recorded it or a later one */
-	int dns_reached = dns > 0 || conn > 0;
-	int err = 0;
-	err |= hp_api->record_set_string(r, "check_id", id);
-	err |= hp_api->record_set_string(r, "agent", c->agent);
-	err |= hp_api->record_set_string(r, "target", t->name);
-	err |= hp_api->record_set_string(r, "url", t->url);
-	err |= hp_api->record_set_time(r, "time", s->start_us);
-	err |= hp_api->record_set_bool(r, "success", ok);
-	err |= hp_api->record_set_string(r, "result", result);
-	err |= hp_api->record_set_string(r, "error", ok ? NULL : msg);
-	err |= hp_api->record_set_int(r, "status_code", code);
-	err |= hp_api->record_set_double(r, "response_time_ms", (double)total / US_PER_MS);
-	err |= set_ms_or_null(r, "dns_ms", dns_reached, dns);
-	err |= set_ms_or_null(r, "connect_ms", conn > 0, conn - dns);
-	err |= set_ms_or_null(r, "tls_ms", app > 0, app - conn);
-	err |= set_ms_or_null(r, "ttfb_ms", first > 0, first - pre);
-	err |= hp_api->record_set_string(r, "pattern", t->pattern ? t->pattern->src : NULL);
-	if (t->pattern && code != 0)
-		err |= hp_api->record_set_bool(r, "pattern_matched", s->m.matched);
-	else
-		err |= hp_api->record_set_null(r, "pattern_matched");
-	err |= hp_api->record_set_int(r, "body_bytes", (int64_t)s->body_bytes);
-	err |= hp_api->record_set_int(r, "redirects", redirects);
-	err |= hp_api->record_set_string(r, "http_version", http_version_name(httpver));
-	err |= hp_api->record_set_string(r, "remote_ip", ip ? ip : "");
-	if (has_expiry)
-		err |= hp_api->record_set_time(r, "tls_expires_at", expires);
-	else
-		err |= hp_api->record_set_null(r, "tls_expires_at");
-	err |= hp_api->record_set_int(r, "schema", 1);
-	err |= hp_api->record_set_key(r, t->url, strlen(t->url));
-	if (err) {
-		hp_api->record_free(r);
-		return NULL;
-	}
-	return r;
+	/* no response, no body to judge */
+	res->pattern_matched = t->pattern && res->code != 0 ? s->m.matched : -1;
 }
 
 static void finish_checks(struct hp_loop *lp)
@@ -420,12 +367,10 @@ static void finish_checks(struct hp_loop *lp)
 		CURL *e = msg->easy_handle;
 		CURLcode rc = msg->data.result;
 		curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&s);
-		struct wm_record *r = build_record(lp, s, rc);
+		/* start_ready() kept a ring place for every check in flight */
+		fill_result(s, rc, hp_ring_slot(lp->c));
+		hp_ring_commit(lp->c);
 		curl_multi_remove_handle(lp->multi, e);
-		if (r)
-			hp_ring_push(lp->c, r);
-		else
-			hp_api->log(lp->c->inst, WM_LOG_ERROR, "out of memory building the record of %s", s->t->url);
 		s->busy = false;
 		s->t->state = HP_IDLE;
 		hp_matcher_reset(&s->m);
@@ -479,25 +424,27 @@ static void dispatch_due(struct hp_loop *lp, int64_t now)
 static void start_ready(struct hp_loop *lp)
 {
 	struct hp_ctx *c = lp->c;
-	pthread_mutex_lock(&c->mu);
-	size_t room = c->ring_cap - c->ring_len;
-	c->loop_waits_for_ring = false;
-	pthread_mutex_unlock(&c->mu);
-	/* every in-flight check owns one ring place, so completions never block */
-	while (lp->ready_n && lp->in_flight < (size_t)c->max_in_flight && lp->in_flight < room) {
-		size_t i = lp->ready[lp->ready_head];
-		struct hp_target *t = &c->targets[i];
-		if (start_check(lp, t) < 0) {
-			hp_api->log(c->inst, WM_LOG_ERROR, "cannot start a check of %s (out of memory?)", t->url);
-			break;
+	for (;;) {
+		/* every in-flight check owns one ring place, so completions never wait */
+		size_t room = hp_ring_room(c);
+		while (lp->ready_n && lp->in_flight < (size_t)c->max_in_flight && lp->in_flight < room) {
+			size_t i = lp->ready[lp->ready_head];
+			struct hp_target *t = &c->targets[i];
+			if (start_check(lp, t) < 0) {
+				hp_api->log(c->inst, WM_LOG_ERROR, "cannot start a check of %s (out of memory?)", t->url);
+				return;
+			}
+			lp->ready_head = (lp->ready_head + 1) % c->n_targets;
+			lp->ready_n--;
 		}
-		lp->ready_head = (lp->ready_head + 1) % c->n_targets;
-		lp->ready_n--;
-	}
-	if (lp->ready_n && lp->in_flight >= room) {
-		pthread_mutex_lock(&c->mu);
-		c->loop_waits_for_ring = true;
-		pthread_mutex_unlock(&c->mu);
+		if (!lp->ready_n || lp->in_flight >= (size_t)c->max_in_flight)
+			return;
+		/* Blocked by a full ring (a slow sink): ask run() for a wake-up,
+		 * then look again in case it freed places meanwhile. */
+		atomic_store(&c->loop_waits_for_ring, true);
+		if (hp_ring_room(c) <= lp->in_flight)
+			return;
+		atomic_store(&c->loop_waits_for_ring, false);
 	}
 }
 
