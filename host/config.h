@@ -45,6 +45,9 @@ struct wmh_doc *wmh_doc_load(const char *path, struct wmh_diag *d);
 /* Same, from a string (tests); name is used in messages. */
 struct wmh_doc *wmh_doc_parse(const char *name, const char *yaml, size_t len, struct wmh_diag *d);
 void wmh_doc_free(struct wmh_doc *doc);
+/* Tree helpers shared by loading and validation. */
+void wmh_node_free(struct wm_config *n);
+int wmh_node_push(struct wm_config *parent, struct wm_config *key, struct wm_config *val);
 
 /* Expands ${VAR}, ${VAR:-default}, ${VAR:?message} and $$ in s. Returns a
  * malloc'ed string, or NULL with a message in err. *used_env is set when
