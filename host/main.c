@@ -227,6 +227,17 @@ static int cmd_run(char **files, int n)
 	return rc;
 }
 
+/* Markdown table cells: a '|' would end the cell. */
+static void md_cell(const char *s)
+{
+	for (; s && *s; s++) {
+		if (*s == '|')
+			fputs("\\|", stdout);
+		else
+			putchar(*s);
+	}
+}
+
 static void print_options(const struct wm_option *t, int depth, int markdown, unsigned kinds)
 {
 	for (const struct wm_option *o = t; o && o->name; o++) {
@@ -247,11 +258,13 @@ static void print_options(const struct wm_option *t, int depth, int markdown, un
 			snprintf(def, sizeof def, "%s", o->default_value);
 		else
 			snprintf(def, sizeof def, "-");
-		if (markdown)
-			printf("| `%s%s` | %s | %s | %s%s%s |\n", depth ? "  ↳ " : "", o->name, type,
-			       (o->flags & WM_OPT_REQUIRED) ? "**required**" : o->default_value ? o->default_value : "",
-			       o->help ? o->help : "", role, (o->flags & WM_OPT_SECRET) ? " (secret: never logged)" : "");
-		else
+		if (markdown) {
+			printf("| `%s%s` | %s | ", depth ? "  ↳ " : "", o->name, type);
+			md_cell((o->flags & WM_OPT_REQUIRED) ? "**required**" : o->default_value ? o->default_value : "");
+			fputs(" | ", stdout);
+			md_cell(o->help);
+			printf("%s%s |\n", role, (o->flags & WM_OPT_SECRET) ? " (secret: never logged)" : "");
+		} else
 			printf("  %*s%-*s %-16s %-14s %s%s%s\n", depth * 2, "", 22 - depth * 2, o->name, type, def,
 			       o->help ? o->help : "", role, (o->flags & WM_OPT_SECRET) ? " [secret]" : "");
 		if (o->children)
