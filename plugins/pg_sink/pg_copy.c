@@ -279,7 +279,26 @@ static void put_double(struct pg_buf *out, double d)
 	} else if (isinf(d)) {
 		pg_buf_str(out, d > 0 ? "Infinity" : "-Infinity");
 	} else if (d == (double)(int64_t)d && fabs(d) < 1e15) {
-		put_int(out, (int64_t)d); /* the common case: whole milliseconds */
+		put_int(out, (int64_t)d); /* whole milliseconds */
+	} else if (fabs(d) < 1e9 && (double)(int64_t)(d * 1e6) / 1e6 == d) {
+		/* The common case: timings with at most microsecond digits. The
+		 * division is correctly rounded, so the decimal we print reads
+		 * back as exactly d; printf's %.17g costs several times more. */
+		int64_t k = (int64_t)(d * 1e6);
+		if (k < 0) {
+			pg_buf_add(out, "-", 1);
+			k = -k;
+		}
+		put_int(out, k / 1000000);
+		char frac[8] = {'.'};
+		int64_t f = k % 1000000;
+		int n = 6;
+		while (n > 0 && f % 10 == 0) {
+			f /= 10;
+			n--;
+		}
+		put_digits(frac + 1, f, n);
+		pg_buf_add(out, frac, (size_t)n + 1);
 	} else {
 		char tmp[40];
 		int n = snprintf(tmp, sizeof(tmp), "%.17g", d);
