@@ -16,6 +16,7 @@
 #define HP_STATUS_MIN 100
 #define HP_STATUS_MAX 599
 #define HP_STATUS_CLASS_WIDTH 100
+#define HP_LOOPS_MAX 64
 
 /* Options a target may override; absent means "the plugin-level value". */
 #define HP_TARGET_OVERRIDES(dflt)                                                                                     \
@@ -60,7 +61,10 @@ const struct wm_option hp_options[] = {
 	{"targets_file", WM_OPT_STRING, NULL, 0, 0, "file with one target per line: URL [pattern]; # comments", 0,
 	 NULL, NULL},
 	{"agent", WM_OPT_STRING, NULL, 0, 0, "agent id in every record (default: the host name)", 0, NULL, NULL},
-	{"max_in_flight", WM_OPT_INT, "1000", 0, 0, "checks running at once", 0, NULL, NULL},
+	{"max_in_flight", WM_OPT_INT, "1000", 0, 0, "checks running at once (over all loops)", 0, NULL, NULL},
+	{"loops", WM_OPT_INT, "1", 0, 0,
+	 "event loop threads; targets are split over them (more than 1 only pays with spare cores)", 0, NULL,
+	 NULL},
 	{"run_once", WM_OPT_BOOL, "false", 0, 0, "check every target once, then stop", 0, NULL, NULL},
 	{"user_agent", WM_OPT_STRING, "wmhost-http_probe/1", 0, 0, "User-Agent header", 0, NULL, NULL},
 	HP_TARGET_OVERRIDES(HP_WITH_DEFAULT),
@@ -540,6 +544,10 @@ int hp_config_load(struct hp_ctx *c, const struct wm_config *top, char *err, siz
 	c->max_in_flight = hp_api->cfg_int(top, "max_in_flight");
 	if (c->max_in_flight < 1)
 		return hp_api->cfg_errorf(top, "max_in_flight", err, errlen, "must be at least 1");
+	int64_t loops = hp_api->cfg_int(top, "loops");
+	if (loops < 1 || loops > HP_LOOPS_MAX)
+		return hp_api->cfg_errorf(top, "loops", err, errlen, "must be within 1-%d", HP_LOOPS_MAX);
+	c->n_lanes = (unsigned)loops;
 	c->run_once = hp_api->cfg_bool(top, "run_once");
 	const char *ua = hp_api->cfg_str(top, "user_agent");
 	if (ua && !(c->user_agent = strdup(ua)))

@@ -5,6 +5,8 @@
  * the records it finishes to api->emit on the host's source thread.
  */
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -22,10 +24,10 @@
 const struct wm_host_api *hp_api;
 extern const struct wm_option hp_options[];
 
-static void wake_loop(struct hp_ctx *c)
+static void wake_loop(struct hp_lane *ln)
 {
 	uint64_t one = 1;
-	ssize_t n = write(c->wake_fd, &one, sizeof(one));
+	ssize_t n = write(ln->wake_fd, &one, sizeof(one));
 	(void)n; /* a full eventfd already wakes the loop */
 }
 
@@ -35,13 +37,52 @@ static void hp_destroy(void *vctx)
 	if (!c)
 		return;
 	hp_config_free(c);
-	free(c->ring);
-	if (c->wake_fd >= 0)
-		close(c->wake_fd);
+	for (unsigned i = 0; c->lanes && i < c->n_lanes; i++) {
+		free(c->lanes[i].ring);
+		if (c->lanes[i].wake_fd >= 0)
+			close(c->lanes[i].wake_fd);
+	}
+	free(c->lanes);
 	pthread_mutex_destroy(&c->mu);
 	pthread_cond_destroy(&c->cond);
 	free(c);
 	curl_global_cleanup();
+}
+
+/* Splits targets and the in-flight cap over the lanes. */
+static int lanes_init(struct hp_ctx *c, char *err, size_t errlen)
+{
+	if (c->n_lanes > c->n_targets)
+		c->n_lanes = (unsigned)c->n_targets;
+	if (!(c->lanes = calloc(c->n_lanes, sizeof(*c->lanes))))
+		goto nomem;
+	for (unsigned i = 0; i < c->n_lanes; i++)
+		c->lanes[i].wake_fd = -1;
+	for (unsigned i = 0; i < c->n_lanes; i++) {
+		struct hp_lane *ln = &c->lanes[i];
+		ln->c = c;
+		ln->idx = i;
+		ln->n_targets = c->n_targets / c->n_lanes + (i < c->n_targets % c->n_lanes);
+		ln->max_in_flight = (c->max_in_flight + c->n_lanes - 1) / c->n_lanes;
+		atomic_init(&ln->ring_head, 0);
+		atomic_init(&ln->ring_tail, 0);
+		atomic_init(&ln->loop_waits_for_ring, false);
+		atomic_init(&ln->done, false);
+		ln->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		if (ln->wake_fd < 0) {
+			snprintf(err, errlen, "eventfd: %s", strerror(errno));
+			return -1;
+		}
+		ln->ring_cap = (size_t)ln->max_in_flight * HP_RING_PER_FLIGHT;
+		if (ln->ring_cap < HP_RING_MIN)
+			ln->ring_cap = HP_RING_MIN;
+		if (!(ln->ring = calloc(ln->ring_cap, sizeof(*ln->ring))))
+			goto nomem;
+	}
+	return 0;
+nomem:
+	snprintf(err, errlen, "out of memory");
+	return -1;
 }
 
 static int hp_init(struct wm_instance *inst, const struct wm_config *cfg, enum wm_role role, void **out, char *err,
@@ -62,7 +103,6 @@ static int hp_init(struct wm_instance *inst, const struct wm_config *cfg, enum w
 		return -1;
 	}
 	c->inst = inst;
-	c->wake_fd = -1;
 	pthread_mutex_init(&c->mu, NULL);
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
@@ -70,25 +110,10 @@ static int hp_init(struct wm_instance *inst, const struct wm_config *cfg, enum w
 	pthread_cond_init(&c->cond, &ca);
 	pthread_condattr_destroy(&ca);
 	atomic_init(&c->stop, 0);
-	atomic_init(&c->ring_head, 0);
-	atomic_init(&c->ring_tail, 0);
-	atomic_init(&c->loop_waits_for_ring, false);
 	c->started_us = hp_api->now_us();
 
-	if (hp_config_load(c, cfg, err, errlen))
+	if (hp_config_load(c, cfg, err, errlen) || lanes_init(c, err, errlen))
 		goto fail;
-	c->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (c->wake_fd < 0) {
-		snprintf(err, errlen, "eventfd: %s", strerror(errno));
-		goto fail;
-	}
-	c->ring_cap = (size_t)c->max_in_flight * HP_RING_PER_FLIGHT;
-	if (c->ring_cap < HP_RING_MIN)
-		c->ring_cap = HP_RING_MIN;
-	if (!(c->ring = calloc(c->ring_cap, sizeof(*c->ring)))) {
-		snprintf(err, errlen, "out of memory");
-		goto fail;
-	}
 	*out = c;
 	return 0;
 fail:
@@ -96,31 +121,32 @@ fail:
 	return -1;
 }
 
-/* The ring: the loop thread fills the place at the tail and publishes it;
- * run() reads the place at the head and frees it. start_ready() keeps a
+/* A lane's ring: the loop thread fills the place at the tail and publishes
+ * it; run() reads the place at the head and frees it. start_ready() keeps a
  * place for every check in flight, so the loop never waits for one. */
-struct hp_result *hp_ring_slot(struct hp_ctx *c)
+struct hp_result *hp_ring_slot(struct hp_lane *ln)
 {
-	return &c->ring[atomic_load_explicit(&c->ring_tail, memory_order_relaxed) % c->ring_cap];
+	return &ln->ring[atomic_load_explicit(&ln->ring_tail, memory_order_relaxed) % ln->ring_cap];
 }
 
-void hp_ring_commit(struct hp_ctx *c)
+void hp_ring_commit(struct hp_lane *ln)
 {
-	atomic_fetch_add_explicit(&c->ring_tail, 1, memory_order_release);
+	atomic_fetch_add_explicit(&ln->ring_tail, 1, memory_order_release);
 }
 
-size_t hp_ring_room(struct hp_ctx *c)
+size_t hp_ring_room(struct hp_lane *ln)
 {
-	size_t used = atomic_load_explicit(&c->ring_tail, memory_order_relaxed) -
-	              atomic_load_explicit(&c->ring_head, memory_order_acquire);
-	return c->ring_cap - used;
+	size_t used = atomic_load_explicit(&ln->ring_tail, memory_order_relaxed) -
+	              atomic_load_explicit(&ln->ring_head, memory_order_acquire);
+	return ln->ring_cap - used;
 }
 
 static void hp_stop(void *vctx)
 {
 	struct hp_ctx *c = vctx;
 	atomic_store(&c->stop, 1);
-	wake_loop(c);
+	for (unsigned i = 0; i < c->n_lanes; i++)
+		wake_loop(&c->lanes[i]);
 	pthread_mutex_lock(&c->mu);
 	pthread_cond_broadcast(&c->cond);
 	pthread_mutex_unlock(&c->mu);
@@ -134,59 +160,94 @@ static void deadline_in(struct timespec *ts, long ms)
 	ts->tv_nsec %= NS_PER_S;
 }
 
+/* Emits what one lane finished; returns how many records it handled. */
+static size_t drain_lane(struct hp_ctx *c, struct hp_lane *ln, struct wm_emitter *em, int *stop_asked)
+{
+	size_t n = 0;
+	for (;;) {
+		size_t head = atomic_load_explicit(&ln->ring_head, memory_order_relaxed);
+		if (head == atomic_load_explicit(&ln->ring_tail, memory_order_acquire))
+			return n;
+		/* the place stays taken until the record is built */
+		struct wm_record *r = hp_record_build(c, &ln->ring[head % ln->ring_cap]);
+		atomic_store_explicit(&ln->ring_head, head + 1, memory_order_release);
+		if (atomic_exchange(&ln->loop_waits_for_ring, false))
+			wake_loop(ln);
+		n++;
+		if (!r) {
+			hp_api->log(c->inst, WM_LOG_ERROR, "out of memory building a check record");
+			continue;
+		}
+		/* emit blocks on backpressure; the loop threads keep running */
+		if (hp_api->emit(em, r) == WM_E_STOPPING && !*stop_asked) {
+			hp_stop(c);
+			*stop_asked = 1;
+		}
+	}
+}
+
 static int hp_run(void *vctx, struct wm_emitter *em)
 {
 	struct hp_ctx *c = vctx;
-	pthread_t loop;
-	int stop_asked = 0;
+	int stop_asked = 0, rc = 0;
+	char name[16];
 
-	c->loop_done = false;
-	if (pthread_create(&loop, NULL, hp_loop_main, c) != 0) {
-		hp_api->log(c->inst, WM_LOG_ERROR, "cannot start the event loop thread");
-		return -1;
+	for (unsigned i = 0; i < c->n_lanes; i++) {
+		struct hp_lane *ln = &c->lanes[i];
+		atomic_store(&ln->done, false);
+		if (pthread_create(&ln->thread, NULL, hp_loop_main, ln) != 0) {
+			hp_api->log(c->inst, WM_LOG_ERROR, "cannot start an event loop thread");
+			hp_stop(c);
+			rc = -1;
+			break;
+		}
+		ln->started = true;
+		snprintf(name, sizeof(name), c->n_lanes > 1 ? "http_probe/%u" : "http_probe", i);
+		pthread_setname_np(ln->thread, name);
 	}
-	pthread_setname_np(loop, "http_probe");
 
 	for (;;) {
 		if (!stop_asked && hp_api->stopping(em)) {
 			hp_stop(c);
 			stop_asked = 1;
 		}
-		size_t head = atomic_load_explicit(&c->ring_head, memory_order_relaxed);
-		if (head != atomic_load_explicit(&c->ring_tail, memory_order_acquire)) {
-			/* the place stays taken until the record is built */
-			struct wm_record *r = hp_record_build(c, &c->ring[head % c->ring_cap]);
-			atomic_store_explicit(&c->ring_head, head + 1, memory_order_release);
-			if (atomic_exchange(&c->loop_waits_for_ring, false))
-				wake_loop(c);
-			if (!r) {
-				hp_api->log(c->inst, WM_LOG_ERROR, "out of memory building a check record");
-				continue;
-			}
-			/* emit blocks on backpressure; the loop thread keeps running */
-			if (hp_api->emit(em, r) == WM_E_STOPPING && !stop_asked) {
-				hp_stop(c);
-				stop_asked = 1;
-			}
+		size_t got = 0;
+		int all_done = 1;
+		for (unsigned i = 0; i < c->n_lanes; i++) {
+			struct hp_lane *ln = &c->lanes[i];
+			/* read done before draining, so nothing committed before it is missed */
+			if (ln->started && !atomic_load(&ln->done))
+				all_done = 0;
+			got += drain_lane(c, ln, em, &stop_asked);
+		}
+		if (got)
 			continue;
-		}
-		/* Empty: sleep a little instead of being woken per check; a few ms
-		 * of delay before emit costs nothing, a futex call per check does. */
-		pthread_mutex_lock(&c->mu);
-		int done = c->loop_done;
-		if (!done) {
-			struct timespec ts;
-			deadline_in(&ts, HP_EMIT_POLL_MS);
-			pthread_cond_timedwait(&c->cond, &c->mu, &ts);
-		}
-		pthread_mutex_unlock(&c->mu);
-		if (done && atomic_load(&c->ring_head) == atomic_load(&c->ring_tail))
+		if (all_done)
 			break;
+		/* Idle: sleep a little instead of being woken per check; a few ms
+		 * of delay before emit costs nothing, a futex call per check does. */
+		struct timespec ts;
+		deadline_in(&ts, HP_EMIT_POLL_MS);
+		pthread_mutex_lock(&c->mu);
+		pthread_cond_timedwait(&c->cond, &c->mu, &ts);
+		pthread_mutex_unlock(&c->mu);
 	}
-	pthread_join(loop, NULL);
-	return c->loop_rc;
-}
 
+	uint64_t checks = 0, skipped = 0;
+	for (unsigned i = 0; i < c->n_lanes; i++) {
+		struct hp_lane *ln = &c->lanes[i];
+		if (!ln->started)
+			continue;
+		pthread_join(ln->thread, NULL);
+		ln->started = false;
+		checks += ln->checks;
+		skipped += ln->skipped;
+		if (ln->rc)
+			rc = -1;
+	}
+	hp_api->log(c->inst, WM_LOG_INFO, "%" PRIu64 " checks run, %" PRIu64 " skipped", checks, skipped);
+	return rc;
+}
 static const struct wm_plugin descriptor = {
 	.abi_version = WM_ABI_VERSION,
 	.struct_size = sizeof(struct wm_plugin),

@@ -98,6 +98,29 @@ struct hp_result {
 	int pattern_matched; /* -1 null, 0 false, 1 true */
 };
 
+struct hp_ctx;
+
+/* One event loop thread and the targets it owns (index % lanes == lane). */
+struct hp_lane {
+	struct hp_ctx *c;
+	unsigned idx;
+	pthread_t thread;
+	bool started;
+	int wake_fd; /* eventfd: wakes the loop */
+	size_t n_targets;
+	int64_t max_in_flight;
+	/* finished checks for the emitting thread: a single-producer (loop),
+	 * single-consumer (run) ring on free-running counters */
+	struct hp_result *ring;
+	size_t ring_cap;
+	atomic_size_t ring_head, ring_tail;
+	atomic_bool loop_waits_for_ring; /* the loop wants a wake-up when places free up */
+	atomic_bool done;
+	int rc;
+	/* counters, loop thread (read by run() after the join) */
+	uint64_t checks, skipped, skipped_logged;
+};
+
 struct hp_ctx {
 	struct wm_instance *inst;
 	char agent[256];
@@ -110,24 +133,16 @@ struct hp_ctx {
 	bool run_once;
 	char *user_agent;
 
-	/* run/stop */
-	int wake_fd; /* eventfd: wakes the loop thread */
-	atomic_int stop;
-	pthread_mutex_t mu;
-	pthread_cond_t cond;
-	/* finished checks for the emitting thread: a single-producer (loop),
-	 * single-consumer (run) ring on free-running counters */
-	struct hp_result *ring;
-	size_t ring_cap;
-	atomic_size_t ring_head, ring_tail;
-	atomic_bool loop_waits_for_ring; /* the loop wants a wake-up when places free up */
-	bool loop_done;
-	int loop_rc;
+	struct hp_lane *lanes;
+	unsigned n_lanes;
 
-	uint64_t seq; /* check ids, run thread */
-	/* counters, loop thread */
+	/* run/stop */
+	atomic_int stop;
+	pthread_mutex_t mu; /* only for cond: run() sleeps when every ring is empty */
+	pthread_cond_t cond;
+
+	uint64_t seq;       /* check ids, run thread */
 	int64_t started_us; /* process start (wall clock), part of check ids */
-	uint64_t checks, skipped, skipped_logged;
 };
 
 /* config.c */
@@ -146,10 +161,10 @@ void hp_matcher_finish(struct hp_matcher *m);
 
 /* loop.c: runs the checks; each finished check fills hp_ring_slot() and
  * is published with hp_ring_commit(). */
-void *hp_loop_main(void *arg);
-struct hp_result *hp_ring_slot(struct hp_ctx *c);
-void hp_ring_commit(struct hp_ctx *c);
-size_t hp_ring_room(struct hp_ctx *c);
+void *hp_loop_main(void *lane);
+struct hp_result *hp_ring_slot(struct hp_lane *ln);
+void hp_ring_commit(struct hp_lane *ln);
+size_t hp_ring_room(struct hp_lane *ln);
 
 /* record.c: the check record (schema 1). NULL on out of memory. */
 struct wm_record *hp_record_build(struct hp_ctx *c, const struct hp_result *res);

@@ -43,6 +43,7 @@ struct hp_slot {
 
 struct hp_loop {
 	struct hp_ctx *c;
+	struct hp_lane *ln;
 	CURLM *multi;
 	int ep;
 	int64_t timer_due_us; /* curl's timeout, monotonic; INT64_MAX if none */
@@ -215,7 +216,7 @@ static int start_check(struct hp_loop *lp, struct hp_target *t)
 	s->busy = true;
 	t->state = HP_RUNNING;
 	lp->in_flight++;
-	c->checks++;
+	lp->ln->checks++;
 	return 0;
 }
 
@@ -368,8 +369,8 @@ static void finish_checks(struct hp_loop *lp)
 		CURLcode rc = msg->data.result;
 		curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&s);
 		/* start_ready() kept a ring place for every check in flight */
-		fill_result(s, rc, hp_ring_slot(lp->c));
-		hp_ring_commit(lp->c);
+		fill_result(s, rc, hp_ring_slot(lp->ln));
+		hp_ring_commit(lp->ln);
 		curl_multi_remove_handle(lp->multi, e);
 		s->busy = false;
 		s->t->state = HP_IDLE;
@@ -394,28 +395,29 @@ static int64_t next_slot(struct hp_loop *lp, const struct hp_target *t, int64_t 
 static void dispatch_due(struct hp_loop *lp, int64_t now)
 {
 	struct hp_ctx *c = lp->c;
+	struct hp_lane *ln = lp->ln;
 	while (lp->heap_n && due_of(lp, 0) <= now) {
 		size_t i = heap_pop(lp);
 		struct hp_target *t = &c->targets[i];
 		if (t->state != HP_IDLE) {
 			/* still running or waiting: skip this slot, never queue it */
 			t->skipped++;
-			c->skipped++;
+			ln->skipped++;
 		} else {
 			t->state = HP_READY;
-			lp->ready[(lp->ready_head + lp->ready_n++) % c->n_targets] = i;
+			lp->ready[(lp->ready_head + lp->ready_n++) % ln->n_targets] = i;
 		}
 		if (!c->run_once) {
 			t->next_due_us = next_slot(lp, t, now);
 			heap_push(lp, i);
 		}
 	}
-	if (c->skipped != c->skipped_logged && now >= lp->next_skip_report_us) {
+	if (ln->skipped != ln->skipped_logged && now >= lp->next_skip_report_us) {
 		hp_api->log(c->inst, WM_LOG_WARN,
 		            "%" PRIu64 " checks skipped so far (%" PRIu64 " new): their previous check was still "
 		            "running or waiting at the next slot; raise max_in_flight or interval",
-		            c->skipped, c->skipped - c->skipped_logged);
-		c->skipped_logged = c->skipped;
+		            ln->skipped, ln->skipped - ln->skipped_logged);
+		ln->skipped_logged = ln->skipped;
 		lp->next_skip_report_us = now + HP_SKIP_REPORT_US;
 	}
 }
@@ -424,27 +426,28 @@ static void dispatch_due(struct hp_loop *lp, int64_t now)
 static void start_ready(struct hp_loop *lp)
 {
 	struct hp_ctx *c = lp->c;
+	struct hp_lane *ln = lp->ln;
 	for (;;) {
 		/* every in-flight check owns one ring place, so completions never wait */
-		size_t room = hp_ring_room(c);
-		while (lp->ready_n && lp->in_flight < (size_t)c->max_in_flight && lp->in_flight < room) {
+		size_t room = hp_ring_room(ln);
+		while (lp->ready_n && lp->in_flight < (size_t)ln->max_in_flight && lp->in_flight < room) {
 			size_t i = lp->ready[lp->ready_head];
 			struct hp_target *t = &c->targets[i];
 			if (start_check(lp, t) < 0) {
 				hp_api->log(c->inst, WM_LOG_ERROR, "cannot start a check of %s (out of memory?)", t->url);
 				return;
 			}
-			lp->ready_head = (lp->ready_head + 1) % c->n_targets;
+			lp->ready_head = (lp->ready_head + 1) % ln->n_targets;
 			lp->ready_n--;
 		}
-		if (!lp->ready_n || lp->in_flight >= (size_t)c->max_in_flight)
+		if (!lp->ready_n || lp->in_flight >= (size_t)ln->max_in_flight)
 			return;
 		/* Blocked by a full ring (a slow sink): ask run() for a wake-up,
 		 * then look again in case it freed places meanwhile. */
-		atomic_store(&c->loop_waits_for_ring, true);
-		if (hp_ring_room(c) <= lp->in_flight)
+		atomic_store(&ln->loop_waits_for_ring, true);
+		if (hp_ring_room(ln) <= lp->in_flight)
 			return;
-		atomic_store(&c->loop_waits_for_ring, false);
+		atomic_store(&ln->loop_waits_for_ring, false);
 	}
 }
 
@@ -464,15 +467,22 @@ static void raise_fd_limit(struct hp_ctx *c)
 	}
 }
 
-static int loop_init(struct hp_loop *lp, struct hp_ctx *c)
+static size_t slot_count(const struct hp_lane *ln)
 {
+	return (size_t)ln->max_in_flight < ln->n_targets ? (size_t)ln->max_in_flight : ln->n_targets;
+}
+
+static int loop_init(struct hp_loop *lp, struct hp_lane *ln)
+{
+	struct hp_ctx *c = ln->c;
 	memset(lp, 0, sizeof(*lp));
 	lp->c = c;
+	lp->ln = ln;
 	lp->ep = -1;
 	lp->timer_due_us = INT64_MAX;
-	size_t nslots = (size_t)c->max_in_flight < c->n_targets ? (size_t)c->max_in_flight : c->n_targets;
-	lp->heap = calloc(c->n_targets, sizeof(*lp->heap));
-	lp->ready = calloc(c->n_targets, sizeof(*lp->ready));
+	size_t nslots = slot_count(ln);
+	lp->heap = calloc(ln->n_targets, sizeof(*lp->heap));
+	lp->ready = calloc(ln->n_targets, sizeof(*lp->ready));
 	lp->slots = calloc(nslots, sizeof(*lp->slots));
 	if (!lp->heap || !lp->ready || !lp->slots)
 		return -1;
@@ -482,8 +492,8 @@ static int loop_init(struct hp_loop *lp, struct hp_ctx *c)
 	}
 	if ((lp->ep = epoll_create1(EPOLL_CLOEXEC)) < 0)
 		return -1;
-	struct epoll_event ev = {.events = EPOLLIN, .data.fd = c->wake_fd};
-	if (epoll_ctl(lp->ep, EPOLL_CTL_ADD, c->wake_fd, &ev) < 0)
+	struct epoll_event ev = {.events = EPOLLIN, .data.fd = ln->wake_fd};
+	if (epoll_ctl(lp->ep, EPOLL_CTL_ADD, ln->wake_fd, &ev) < 0)
 		return -1;
 	if (!(lp->multi = curl_multi_init()))
 		return -1;
@@ -492,9 +502,9 @@ static int loop_init(struct hp_loop *lp, struct hp_ctx *c)
 	curl_multi_setopt(lp->multi, CURLMOPT_TIMERFUNCTION, on_timer);
 	curl_multi_setopt(lp->multi, CURLMOPT_TIMERDATA, lp);
 
-	/* Phases spread the targets evenly over their interval. */
+	/* Phases spread all targets evenly over their interval, across lanes. */
 	lp->origin_us = mono_us();
-	for (size_t i = 0; i < c->n_targets; i++) {
+	for (size_t i = ln->idx; i < c->n_targets; i += c->n_lanes) {
 		struct hp_target *t = &c->targets[i];
 		t->state = HP_IDLE;
 		t->phase_us = c->run_once ? 0 : (int64_t)((double)i * (double)t->interval_us / (double)c->n_targets);
@@ -506,8 +516,7 @@ static int loop_init(struct hp_loop *lp, struct hp_ctx *c)
 
 static void loop_free(struct hp_loop *lp)
 {
-	size_t nslots = lp->c->max_in_flight < (int64_t)lp->c->n_targets ? (size_t)lp->c->max_in_flight
-	                                                                   : lp->c->n_targets;
+	size_t nslots = slot_count(lp->ln);
 	for (size_t i = 0; lp->slots && i < nslots; i++) {
 		struct hp_slot *s = &lp->slots[i];
 		if (s->easy) {
@@ -526,10 +535,10 @@ static void loop_free(struct hp_loop *lp)
 	free(lp->ready);
 }
 
-static void drain_wake(struct hp_ctx *c)
+static void drain_wake(struct hp_lane *ln)
 {
 	uint64_t v;
-	while (read(c->wake_fd, &v, sizeof(v)) > 0)
+	while (read(ln->wake_fd, &v, sizeof(v)) > 0)
 		;
 }
 
@@ -563,8 +572,8 @@ static int loop_run(struct hp_loop *lp)
 		}
 		for (int i = 0; i < n; i++) {
 			int fd = evs[i].data.fd;
-			if (fd == c->wake_fd) {
-				drain_wake(c);
+			if (fd == lp->ln->wake_fd) {
+				drain_wake(lp->ln);
 				continue;
 			}
 			int flags = 0;
@@ -587,21 +596,21 @@ static int loop_run(struct hp_loop *lp)
 
 void *hp_loop_main(void *arg)
 {
-	struct hp_ctx *c = arg;
+	struct hp_lane *ln = arg;
+	struct hp_ctx *c = ln->c;
 	struct hp_loop lp;
 	int rc = -1;
 	raise_fd_limit(c);
-	if (loop_init(&lp, c) < 0) {
+	if (loop_init(&lp, ln) < 0) {
 		hp_api->log(c->inst, WM_LOG_ERROR, "cannot set up the event loop: %s", strerror(errno));
 	} else {
 		rc = loop_run(&lp);
 	}
 	if (lp.c)
 		loop_free(&lp);
-	hp_api->log(c->inst, WM_LOG_INFO, "%" PRIu64 " checks run, %" PRIu64 " skipped", c->checks, c->skipped);
+	ln->rc = rc;
+	atomic_store(&ln->done, true);
 	pthread_mutex_lock(&c->mu);
-	c->loop_rc = rc;
-	c->loop_done = true;
 	pthread_cond_broadcast(&c->cond);
 	pthread_mutex_unlock(&c->mu);
 	return NULL;
