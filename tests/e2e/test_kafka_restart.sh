@@ -20,6 +20,7 @@ stop agent; arc=$RC
 emitted=$(stat agent emitted)
 written=$(stat agent written)
 undelivered=$(stat agent undelivered)
+echo "# agent: $(grep -o "stopped: .*" "$T/agent.log" | tail -n1)"
 check agent_drains_and_exits_0 test "$arc" = 0
 check every_check_is_delivered_or_reported test "$((written + undelivered))" = "$emitted"
 check kafka_restart_loses_nothing_delivered wait_rows "${written:-x}" 120

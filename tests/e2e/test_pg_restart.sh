@@ -20,6 +20,7 @@ tests/lib/pg.sh start "$T/pg" >>"$T/pg.log" 2>&1
 sleep 4
 stop agent; arc=$RC
 written=$(stat agent written)
+echo "# agent: $(grep -o "stopped: .*" "$T/agent.log" | tail -n1)"
 check agent_drains_and_exits_0 test "$arc" = 0
 check store_retried_while_postgresql_was_down grep -q 'retry' "$T/store.log"
 check pg_restart_loses_nothing wait_rows "${written:-x}" 90

@@ -15,6 +15,7 @@ start_store store
 sleep 6
 stop agent; arc=$RC
 written=$(stat agent written)
+echo "# agent: $(grep -o "stopped: .*" "$T/agent.log" | tail -n1)"
 check agent_drains_and_exits_0 test "$arc" = 0
 check agent_reports_nothing_undelivered test "$(stat agent undelivered)" = 0
 check agent_ran_a_few_hundred_checks_per_second test "${written:-0}" -ge 2000
