@@ -26,7 +26,9 @@ int hp_pattern_compile(const char *src, struct hp_pattern **out, char *err, size
 	struct hp_pattern *p = calloc(1, sizeof(*p));
 	if (!p || !(p->src = strdup(src)))
 		goto nomem;
-	p->code = pcre2_compile((PCRE2_SPTR)src, PCRE2_ZERO_TERMINATED, 0, &errcode, &erroff, NULL);
+	/* Bytes, not characters: a chunk boundary may split a UTF-8 sequence,
+	 * which UTF mode would reject as invalid, so (*UTF) is refused. */
+	p->code = pcre2_compile((PCRE2_SPTR)src, PCRE2_ZERO_TERMINATED, PCRE2_NEVER_UTF, &errcode, &erroff, NULL);
 	if (!p->code) {
 		PCRE2_UCHAR msg[256];
 		pcre2_get_error_message(errcode, msg, sizeof(msg));

@@ -45,6 +45,10 @@ bad invalid_plugin_level_pattern_is_a_config_error '\.yaml:6:12: pattern: invali
   targets: [ http://127.0.0.1/ ]
   pattern: "[z"
 EOF2
+bad utf_mode_pattern_is_refused 'pattern: invalid pattern at offset 6: using UTF is disabled' <<'EOF2'
+  targets: [ http://127.0.0.1/ ]
+  pattern: "(*UTF)caf."
+EOF2
 
 printf '# comment\n\nhttp://127.0.0.1/ fine\nhttps://127.0.0.1/ (bad\n' >"$T/badpat.txt"
 bad targets_file_bad_pattern_names_file_and_line 'targets_file: .*badpat\.txt:4: invalid pattern at offset 4: missing closing parenthesis' <<EOF2
