@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 const struct wm_host_api *API;
 
@@ -221,6 +222,7 @@ static void ctx_free(struct kafka_io_ctx *c)
 		free(c->streams[i].topic);
 	free(c->streams);
 	pthread_mutex_destroy(&c->streams_lock);
+	pthread_cond_destroy(&c->streams_acked);
 	free(c);
 }
 
@@ -308,6 +310,11 @@ static int kafka_init(struct wm_instance *inst, const struct wm_config *cfg, enu
 		return -1;
 	}
 	pthread_mutex_init(&c->streams_lock, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&c->streams_acked, &ca);
+	pthread_condattr_destroy(&ca);
 	c->inst = inst;
 	c->role = role;
 	c->topic = xstrdup(API->cfg_str(cfg, "topic"));

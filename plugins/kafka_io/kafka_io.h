@@ -27,6 +27,8 @@ struct kafka_field_type {
 struct kafka_stream {
 	char *topic;
 	int32_t partition;
+	int64_t emitted; /* last offset handed to the host (-1: none) */
+	int64_t acked;   /* last offset the host acknowledged (-1: none) */
 };
 
 struct kafka_io_ctx {
@@ -64,7 +66,8 @@ struct kafka_io_ctx {
 	struct kafka_field_type *field_types;
 	size_t n_field_types;
 	struct wm_emitter *em; /* set while run() runs */
-	pthread_mutex_t streams_lock;
+	pthread_mutex_t streams_lock; /* guards streams (run thread vs. ack from the sink thread) */
+	pthread_cond_t streams_acked; /* signalled by ack() */
 	struct kafka_stream *streams;
 	size_t n_streams, cap_streams;
 	rd_kafka_resp_err_t last_consume_err;

@@ -4,7 +4,9 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
+#include <time.h>
 
 /* The stream id of a topic partition, registering it on first sight;
  * -1 when out of memory. Ids stay stable for the life of the instance. */
@@ -31,10 +33,27 @@ static int64_t stream_of(struct kafka_io_ctx *c, const char *topic, int32_t part
 		goto out;
 	c->streams[c->n_streams].topic = t;
 	c->streams[c->n_streams].partition = partition;
+	c->streams[c->n_streams].emitted = -1;
+	c->streams[c->n_streams].acked = -1;
 	id = (int64_t)c->n_streams++;
 out:
 	pthread_mutex_unlock(&c->streams_lock);
 	return id;
+}
+
+static void store_offset(struct kafka_io_ctx *c, const char *topic, int32_t partition, int64_t offset)
+{
+	rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+	rd_kafka_topic_partition_list_add(l, topic, partition)->offset = offset + 1;
+	rd_kafka_resp_err_t err = rd_kafka_offsets_store(c->rk, l);
+	if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
+		err = l->elems[0].err;
+	if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
+		/* The partition was revoked meanwhile: its new owner reads
+		 * from the last commit, so nothing is lost. */
+		API->log(c->inst, WM_LOG_INFO, "offset %" PRId64 " of %s [%" PRId32 "] not stored: %s", offset + 1, topic,
+		         partition, rd_kafka_err2str(err));
+	rd_kafka_topic_partition_list_destroy(l);
 }
 
 /* Called from the sink thread: stores offset+1, the next message to read,
@@ -50,21 +69,15 @@ void kafka_source_ack(void *ctx, uint32_t stream, int64_t offset)
 		partition = c->streams[stream].partition;
 	}
 	pthread_mutex_unlock(&c->streams_lock);
-	if (!topic) {
+	if (topic)
+		store_offset(c, topic, partition, offset);
+	pthread_mutex_lock(&c->streams_lock);
+	if (topic && offset > c->streams[stream].acked)
+		c->streams[stream].acked = offset;
+	pthread_cond_broadcast(&c->streams_acked);
+	pthread_mutex_unlock(&c->streams_lock);
+	if (!topic)
 		API->log(c->inst, WM_LOG_ERROR, "ack for unknown stream %" PRIu32, stream);
-		return;
-	}
-	rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-	rd_kafka_topic_partition_list_add(l, topic, partition)->offset = offset + 1;
-	rd_kafka_resp_err_t err = rd_kafka_offsets_store(c->rk, l);
-	if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
-		err = l->elems[0].err;
-	if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
-		/* The partition was revoked meanwhile: its new owner reads
-		 * from the last commit, so nothing is lost. */
-		API->log(c->inst, WM_LOG_INFO, "offset %" PRId64 " of %s [%" PRId32 "] not stored: %s", offset + 1, topic,
-		         partition, rd_kafka_err2str(err));
-	rd_kafka_topic_partition_list_destroy(l);
 }
 
 void kafka_source_stop(void *ctx)
@@ -88,6 +101,34 @@ static void describe(const rd_kafka_topic_partition_list_t *parts, char *buf, si
 			break;
 		used += (size_t)n;
 	}
+}
+
+#define MS_PER_S 1000
+#define NS_PER_MS 1000000L
+#define NS_PER_S 1000000000L
+
+/* wait_acked() returns once every record is finished, possibly while the
+ * host is still inside ack() for the last of them: wait for those calls too,
+ * so their offsets are stored before the revoke's commit. */
+static void wait_stored(struct kafka_io_ctx *c, int64_t timeout_ms)
+{
+	struct timespec dl;
+	clock_gettime(CLOCK_MONOTONIC, &dl);
+	dl.tv_sec += timeout_ms / MS_PER_S;
+	dl.tv_nsec += (timeout_ms % MS_PER_S) * NS_PER_MS;
+	if (dl.tv_nsec >= NS_PER_S) {
+		dl.tv_sec++;
+		dl.tv_nsec -= NS_PER_S;
+	}
+	pthread_mutex_lock(&c->streams_lock);
+	for (;;) {
+		int pending = 0;
+		for (size_t i = 0; i < c->n_streams && !pending; i++)
+			pending = c->streams[i].acked < c->streams[i].emitted;
+		if (!pending || pthread_cond_timedwait(&c->streams_acked, &c->streams_lock, &dl) == ETIMEDOUT)
+			break;
+	}
+	pthread_mutex_unlock(&c->streams_lock);
 }
 
 /* Commits the stored offsets now; nothing stored is not an error. */
@@ -128,7 +169,9 @@ void kafka_source_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka
 		 * partitions, so it starts right after our last durable record. */
 		if (c->em && !rd_kafka_assignment_lost(rk)) {
 			int rc = API->wait_acked(c->em, c->revoke_timeout_ms);
-			if (rc == WM_E_TIMEOUT)
+			if (rc == 0)
+				wait_stored(c, c->revoke_timeout_ms);
+			else if (rc == WM_E_TIMEOUT)
 				API->log(c->inst, WM_LOG_WARN,
 				         "records in flight were not acknowledged within %" PRId64
 				         "ms; the next owner of the revoked partitions reads them again",
@@ -146,6 +189,13 @@ void kafka_source_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka
 	} else {
 		rd_kafka_assign(rk, NULL);
 	}
+}
+
+static void note_emitted(struct kafka_io_ctx *c, int64_t stream, int64_t offset)
+{
+	pthread_mutex_lock(&c->streams_lock);
+	c->streams[stream].emitted = offset;
+	pthread_mutex_unlock(&c->streams_lock);
 }
 
 /* Emits one message as a record, or dead-letters it with where it came from. */
@@ -169,7 +219,10 @@ static int consume_message(struct kafka_io_ctx *c, struct wm_emitter *em, const 
 	if (!r) {
 		snprintf(reason, sizeof reason, "topic %s partition %" PRId32 " offset %" PRId64 ": %s", topic,
 		         m->partition, m->offset, why);
-		return API->dead_letter(em, stream, m->offset, m->payload, m->payload ? m->len : 0, reason);
+		int rc = API->dead_letter(em, stream, m->offset, m->payload, m->payload ? m->len : 0, reason);
+		if (rc == 0)
+			note_emitted(c, stream, m->offset);
+		return rc;
 	}
 	if (m->key && API->record_set_key(r, m->key, m->key_len) != 0) {
 		API->record_free(r);
@@ -177,7 +230,10 @@ static int consume_message(struct kafka_io_ctx *c, struct wm_emitter *em, const 
 		return WM_E_NOMEM;
 	}
 	API->record_set_position(r, (uint32_t)stream, m->offset);
-	return API->emit(em, r);
+	int rc = API->emit(em, r);
+	if (rc == 0)
+		note_emitted(c, stream, m->offset);
+	return rc;
 }
 
 /* Consumer errors are mostly transient (the client reconnects); they are
