@@ -26,7 +26,7 @@ TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tools/%)
 
 HOST_LIBS := $(shell pkg-config --libs yaml-0.1 2>/dev/null || echo -lyaml) -ldl -lm -pthread
 
-.PHONY: all plugins tests check check-fast demo bench install clean deps format
+.PHONY: all plugins tests tsan check check-fast demo bench install clean deps format
 
 all: $(BUILD)/wmhost $(PLUGIN_SOS)
 plugins: $(PLUGIN_SOS)
@@ -64,11 +64,18 @@ $(BUILD)/tools/%: tests/tools/%.c
 deps:
 	@tests/lib/deps.sh
 
-# The whole suite: a normal build and an AddressSanitizer+UBSan build.
+# The whole suite: a normal build, an AddressSanitizer+UBSan build that all
+# integration tests run, and a ThreadSanitizer build of the host and the test
+# plugins for the runtime's threading tests (tests/runtime/test_tsan.sh).
+ASAN_FLAGS := OPT='-O1 -g -fno-omit-frame-pointer' SAN='-fsanitize=address,undefined -fno-sanitize-recover=undefined'
+TSAN_FLAGS := OPT='-O1 -g' SAN='-fsanitize=thread'
 check: deps
 	$(MAKE) tests
-	$(MAKE) tests BUILD=build/asan OPT='-O1 -g -fno-omit-frame-pointer' SAN='-fsanitize=address,undefined -fno-sanitize-recover=undefined'
+	$(MAKE) tests BUILD=build/asan $(ASAN_FLAGS)
+	$(MAKE) tsan BUILD=build/tsan $(TSAN_FLAGS)
 	tests/run
+
+tsan: $(BUILD)/wmhost $(BUILD)/plugins/console.so $(TEST_PLUGIN_SOS)
 
 # Unit tests and host runtime tests only (no external services).
 check-fast: tests

@@ -142,7 +142,7 @@ int wmh_acks_done(struct wmh_acks *a, const struct wm_record *r, uint32_t *strea
 	return advanced;
 }
 
-int wmh_acks_wait_idle(struct wmh_acks *a, int64_t timeout_us, volatile int *abort)
+int wmh_acks_wait_idle(struct wmh_acks *a, int64_t timeout_us, atomic_int *abort)
 {
 	struct timespec dl, now;
 	clock_gettime(CLOCK_MONOTONIC, &dl);
@@ -155,7 +155,7 @@ int wmh_acks_wait_idle(struct wmh_acks *a, int64_t timeout_us, volatile int *abo
 	int rc = 0;
 	pthread_mutex_lock(&a->mu);
 	while (a->outstanding > 0) {
-		if (abort && *abort) {
+		if (abort && atomic_load(abort)) {
 			rc = -1;
 			break;
 		}

@@ -2,6 +2,7 @@
  * that it and everything emitted before it is done. */
 #ifndef WMH_ACKS_H
 #define WMH_ACKS_H
+#include <stdatomic.h>
 #include <stdint.h>
 
 struct wm_record;
@@ -17,7 +18,7 @@ int wmh_acks_track(struct wmh_acks *a, struct wm_record *r);
 int wmh_acks_done(struct wmh_acks *a, const struct wm_record *r, uint32_t *stream, int64_t *offset);
 /* Waits until nothing tracked is outstanding; 0, or -1 on timeout or when
  * *abort becomes true. */
-int wmh_acks_wait_idle(struct wmh_acks *a, int64_t timeout_us, volatile int *abort);
+int wmh_acks_wait_idle(struct wmh_acks *a, int64_t timeout_us, atomic_int *abort);
 uint64_t wmh_acks_outstanding(struct wmh_acks *a);
 /* Wakes waiters (on abort). */
 void wmh_acks_wake(struct wmh_acks *a);

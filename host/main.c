@@ -207,6 +207,8 @@ static int cmd_run(char **files, int n)
 		if (sig == SIGINT || sig == SIGTERM) {
 			if (stopping) {
 				wmh_error("second %s: exiting now without draining", sig == SIGINT ? "SIGINT" : "SIGTERM");
+				for (struct wmh_pipeline *pl = list; pl; pl = pl->next)
+					wmh_pipeline_detach(pl); /* abandoned on purpose */
 				_exit(EXIT_RUNTIME);
 			}
 			wmh_info("%s received: draining (stop sources, write what is queued, ack)",

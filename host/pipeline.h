@@ -29,7 +29,7 @@ struct wmh_pipeline {
 	pthread_t src_thread, sink_thread;
 	int threads_started;
 	atomic_int stopping, source_done, sink_done, failed;
-	volatile int aborting;
+	atomic_int aborting;
 	int64_t stop_deadline_us; /* monotonic; 0 until a stop is asked */
 
 	pthread_mutex_t dlq_mu;
@@ -52,6 +52,7 @@ void wmh_pipeline_request_stop(struct wmh_pipeline *pl); /* drain */
 void wmh_pipeline_abort(struct wmh_pipeline *pl);        /* give up now */
 int wmh_pipeline_finished(struct wmh_pipeline *pl);
 void wmh_pipeline_join(struct wmh_pipeline *pl);
+void wmh_pipeline_detach(struct wmh_pipeline *pl); /* before an immediate exit */
 void wmh_pipeline_free(struct wmh_pipeline *pl);
 void wmh_pipeline_log_stats(struct wmh_pipeline *pl);
 

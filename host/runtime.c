@@ -384,6 +384,15 @@ void wmh_pipeline_join(struct wmh_pipeline *pl)
 	pl->threads_started = 0;
 }
 
+void wmh_pipeline_detach(struct wmh_pipeline *pl)
+{
+	if (!pl->threads_started)
+		return;
+	pthread_detach(pl->src_thread);
+	pthread_detach(pl->sink_thread);
+	pl->threads_started = 0;
+}
+
 void wmh_pipeline_log_stats(struct wmh_pipeline *pl)
 {
 	unsigned long long und = atomic_load(&pl->stats.undelivered);

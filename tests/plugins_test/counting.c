@@ -3,6 +3,7 @@
  * gets so tests can check ordering. */
 #include <wmhost/plugin.h>
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +17,7 @@ struct counting_ctx {
 	FILE *acks;
 	int64_t *last_ack; /* per stream: ack order check */
 	int order_broken;
-	volatile int stop;
+	atomic_int stop;
 };
 
 static const struct wm_option counting_options[] = {
@@ -69,7 +70,7 @@ static int counting_run(void *ctx, struct wm_emitter *em)
 	memset(payload, 'x', (size_t)c->payload_bytes);
 	payload[c->payload_bytes] = 0;
 	int64_t start = API->mono_us();
-	for (int64_t i = 0; (c->count == 0 || i < c->count) && !API->stopping(em) && !c->stop; i++) {
+	for (int64_t i = 0; (c->count == 0 || i < c->count) && !API->stopping(em) && !atomic_load(&c->stop); i++) {
 		if (c->rate > 0) {
 			int64_t due = start + i * 1000000 / c->rate;
 			int64_t now = API->mono_us();
@@ -117,7 +118,7 @@ static void counting_ack(void *ctx, uint32_t stream, int64_t offset)
 
 static void counting_stop(void *ctx)
 {
-	((struct counting_ctx *)ctx)->stop = 1;
+	atomic_store(&((struct counting_ctx *)ctx)->stop, 1);
 }
 
 static void counting_destroy(void *ctx)
