@@ -415,33 +415,46 @@ static size_t column_of(struct pg_sink_ctx *c, size_t i, const char *name)
 	return found;
 }
 
-int pg_copy_record(struct pg_sink_ctx *c, const struct wm_record *r, struct pg_buf *out)
+void pg_fill_values(struct pg_sink_ctx *c, const struct wm_record *r)
 {
-	struct pg_buf extra = {0};
 	size_t nf = PG_API->record_count(r);
 	memset(c->vals, 0, c->ncols * sizeof(*c->vals));
-	if (c->extra_col >= 0)
-		pg_buf_add(&extra, "{", 1);
 	for (size_t i = 0; i < nf; i++) {
-		const char *name = PG_API->record_name_at(r, i);
-		size_t col = column_of(c, i, name);
+		size_t col = column_of(c, i, PG_API->record_name_at(r, i));
 		if (col)
 			c->vals[col - 1] = PG_API->record_value_at(r, i);
-		else if (c->extra_col >= 0)
-			json_member(&extra, name, PG_API->record_value_at(r, i));
 	}
+}
+
+void pg_extra_json(struct pg_sink_ctx *c, const struct wm_record *r, struct pg_buf *json)
+{
+	size_t nf = PG_API->record_count(r);
+	pg_buf_add(json, "{", 1);
+	for (size_t i = 0; i < nf; i++) {
+		const char *name = PG_API->record_name_at(r, i);
+		if (!column_of(c, i, name))
+			json_member(json, name, PG_API->record_value_at(r, i));
+	}
+	pg_buf_add(json, "}", 1);
+}
+
+int pg_copy_record(struct pg_sink_ctx *c, const struct wm_record *r, struct pg_buf *out)
+{
+	int oom = 0;
+	pg_fill_values(c, r);
 	for (size_t k = 0; k < c->ncols; k++) {
 		if (k)
 			pg_buf_add(out, "\t", 1);
 		if ((int)k == c->extra_col) {
-			pg_buf_add(&extra, "}", 1);
-			copy_escape(out, extra.p, extra.len);
+			struct pg_buf extra = {0};
+			pg_extra_json(c, r, &extra);
+			oom |= extra.oom;
+			copy_escape(out, extra.p ? extra.p : "", extra.len);
+			pg_buf_free(&extra);
 		} else {
 			put_value(out, c->vals[k]);
 		}
 	}
 	pg_buf_add(out, "\n", 1);
-	int oom = out->oom || extra.oom;
-	pg_buf_free(&extra);
-	return oom ? WM_E_NOMEM : 0;
+	return oom || out->oom ? WM_E_NOMEM : 0;
 }

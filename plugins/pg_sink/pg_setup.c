@@ -89,6 +89,44 @@ int pg_detect_storage(struct pg_sink_ctx *c, char *st, char *err, size_t errlen)
 	return 0;
 }
 
+int pg_load_column_types(struct pg_sink_ctx *c, char *st, char *err, size_t errlen)
+{
+	const char *p[] = {c->qual_text};
+	PGresult *res;
+	if (pg_exec_params(c,
+	                   "SELECT a.attname, a.atttypid FROM pg_attribute a WHERE a.attrelid = $1::regclass "
+	                   "AND a.attnum > 0 AND NOT a.attisdropped",
+	                   1, p, &res, st, err, errlen) < 0)
+		return -1;
+	int all_binary = 1, rc = 0;
+	for (size_t k = 0; k < c->ncols && rc == 0; k++) {
+		c->col_oid[k] = 0;
+		for (int i = 0; i < PQntuples(res); i++)
+			if (strcmp(PQgetvalue(res, i, 0), c->cols[k].name) == 0)
+				c->col_oid[k] = (uint32_t)strtoul(PQgetvalue(res, i, 1), NULL, 10);
+		if (!c->col_oid[k]) {
+			snprintf(err, errlen, "table %s has no column %s (declared in the pipeline)", c->qual,
+			         c->cols[k].name);
+			strcpy(st, "42703");
+			rc = -1;
+		}
+		all_binary &= pg_binary_type_ok(c->col_oid[k]);
+	}
+	PQclear(res);
+	if (rc < 0)
+		return -1;
+	c->use_binary = strcmp(c->copy_format, "text") != 0 && all_binary;
+	if (!c->use_binary && strcmp(c->copy_format, "binary") == 0)
+		PG_API->log(c->inst, WM_LOG_WARN, "copy_format: binary, but a column type has no binary encoder "
+		            "here; using text COPY");
+	PG_API->log(c->inst, WM_LOG_INFO, "writing to %s (%s) with %s COPY", c->qual,
+	            c->storage == PG_STORE_HYPERTABLE     ? "hypertable"
+	            : c->storage == PG_STORE_PARTITIONED ? "native partitions"
+	                                                 : "plain table",
+	            c->use_binary ? "binary" : "text");
+	return 0;
+}
+
 /* "table_p20261127" (or with _HHMMSS for sub-day partitions). */
 static void partition_name(const struct pg_sink_ctx *c, int64_t bucket, char *out, size_t len)
 {

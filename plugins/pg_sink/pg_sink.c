@@ -69,6 +69,10 @@ static const struct wm_option OPTIONS[] = {
 	{"direct_copy", WM_OPT_BOOL, "true", 0, 0,
 	 "COPY straight into the table first; fall back to staging + ON CONFLICT DO NOTHING on a conflict or bad row",
 	 0, NULL, NULL},
+	{"copy_format", WM_OPT_STRING, "auto", 0, 0,
+	 "auto (binary when every column type allows it, else text), binary or text; a batch with a value in "
+	 "another shape (e.g. a string for an integer column) goes as text",
+	 0, NULL, NULL},
 	{"auto_setup", WM_OPT_BOOL, "true", 0, 0, "create the table on the first write when it is missing", 0, NULL,
 	 NULL},
 	{"connect_timeout", WM_OPT_DURATION, "10s", 0, 0, "connection timeout (unless the conninfo sets one)", 0, NULL,
@@ -129,6 +133,9 @@ static void ctx_free(struct pg_sink_ctx *c)
 	free(c->pos_cache);
 	free(c->sql_insert);
 	free(c->sql_copy_target);
+	free(c->sql_copy_target_bin);
+	free(c->copy_format);
+	free(c->col_oid);
 	free(c->sql_copy_stage);
 	free(c);
 }
@@ -260,6 +267,9 @@ static int build_statements(struct pg_sink_ctx *c)
 	pg_buf_printf(&sql, "COPY %s (%s) FROM STDIN", c->qual, cols.p);
 	c->sql_copy_target = sql.oom ? NULL : sql.p;
 	memset(&sql, 0, sizeof(sql));
+	pg_buf_printf(&sql, "COPY %s (%s) FROM STDIN (FORMAT binary)", c->qual, cols.p);
+	c->sql_copy_target_bin = sql.oom ? NULL : sql.p;
+	memset(&sql, 0, sizeof(sql));
 	pg_buf_printf(&sql, "COPY pg_temp.wm_stage (%s) FROM STDIN", cols.p);
 	c->sql_copy_stage = sql.oom ? NULL : sql.p;
 	memset(&sql, 0, sizeof(sql));
@@ -270,7 +280,7 @@ static int build_statements(struct pg_sink_ctx *c)
 	              "moved ON CONFLICT (%s) DO NOTHING",
 	              cols.p, c->qual, cols.p, cols.p, uniq.p);
 	c->sql_insert = sql.oom ? NULL : sql.p;
-	int oom = cols.oom || uniq.oom || !c->sql_copy_target || !c->sql_copy_stage || !c->sql_insert;
+	int oom = cols.oom || uniq.oom || !c->sql_copy_target || !c->sql_copy_target_bin || !c->sql_copy_stage || !c->sql_insert;
 	pg_buf_free(&cols);
 	pg_buf_free(&uniq);
 	return oom ? -1 : 0;
@@ -349,6 +359,13 @@ static int sink_init(struct wm_instance *inst, const struct wm_config *cfg, enum
 		}
 	}
 	c->direct_copy = API->cfg_bool(cfg, "direct_copy");
+	c->copy_format = dup_str(API->cfg_str(cfg, "copy_format"));
+	if (!c->copy_format || (strcmp(c->copy_format, "auto") && strcmp(c->copy_format, "text") &&
+	                        strcmp(c->copy_format, "binary"))) {
+		rc = API->cfg_errorf(cfg, "copy_format", err, errlen, "expected auto, binary or text");
+		goto fail;
+	}
+	c->col_oid = calloc(c->ncols, sizeof(*c->col_oid));
 	c->auto_setup = API->cfg_bool(cfg, "auto_setup");
 	c->connect_timeout_s = (API->cfg_duration_ms(cfg, "connect_timeout") + 999) / 1000;
 	if (c->connect_timeout_s < 2)
@@ -364,7 +381,7 @@ static int sink_init(struct wm_instance *inst, const struct wm_config *cfg, enum
 	c->qual = q.oom ? NULL : q.p;
 	c->qual_text = dup_str(c->qual);
 	c->vals = calloc(c->ncols, sizeof(*c->vals));
-	if (!c->qual || !c->qual_text || !c->vals || build_statements(c) < 0) {
+	if (!c->qual || !c->qual_text || !c->vals || !c->col_oid || build_statements(c) < 0) {
 		rc = API->cfg_errorf(cfg, NULL, err, errlen, "out of memory");
 		goto fail;
 	}
@@ -447,15 +464,23 @@ static int start_copy(struct pg_sink_ctx *c, const char *sql, char *st, char *er
 }
 
 /* Encodes the batch; streams it into a direct COPY when one is open, so the
- * server parses while we encode. */
-static int encode_batch(struct pg_sink_ctx *c, struct wm_batch *b, struct batch_rows *br, int streaming)
+ * server parses while we encode. Returns 0, WM_E_NOMEM, -1 (the connection
+ * failed) or NEEDS_TEXT (binary only: a value lacks its column's shape). */
+#define NEEDS_TEXT 1
+static int encode_batch(struct pg_sink_ctx *c, struct wm_batch *b, struct batch_rows *br, int streaming, int binary)
 {
 	size_t sent = 0;
 	c->copy.len = 0;
+	if (binary)
+		pg_binary_header(&c->copy);
 	for (size_t i = 0; i < br->n; i++) {
 		br->off[i] = c->copy.len;
-		if (pg_copy_record(c, API->batch_at(b, i), &c->copy) < 0)
+		const struct wm_record *r = API->batch_at(b, i);
+		int rc = binary ? pg_binary_record(c, r, &c->copy) : pg_copy_record(c, r, &c->copy);
+		if (rc == WM_E_NOMEM || c->copy.oom)
 			return WM_E_NOMEM;
+		if (rc < 0)
+			return NEEDS_TEXT;
 		if (streaming && c->copy.len - sent >= COPY_CHUNK) {
 			if (PQputCopyData(c->conn, c->copy.p + sent, (int)(c->copy.len - sent)) != 1)
 				return -1;
@@ -463,9 +488,28 @@ static int encode_batch(struct pg_sink_ctx *c, struct wm_batch *b, struct batch_
 		}
 	}
 	br->off[br->n] = c->copy.len;
+	if (binary)
+		pg_binary_trailer(&c->copy);
+	if (c->copy.oom)
+		return WM_E_NOMEM;
 	if (streaming && c->copy.len > sent && PQputCopyData(c->conn, c->copy.p + sent, (int)(c->copy.len - sent)) != 1)
 		return -1;
 	return 0;
+}
+
+/* One COPY of the whole batch straight into the table (binary or text).
+ * Returns 0, -1 (error in st/err), WM_E_NOMEM or NEEDS_TEXT. */
+static int copy_direct(struct pg_sink_ctx *c, struct wm_batch *b, struct batch_rows *br, int binary, char *st,
+                       char *err, size_t errlen)
+{
+	int rc = start_copy(c, binary ? c->sql_copy_target_bin : c->sql_copy_target, st, err, errlen);
+	if (rc < 0)
+		return -1;
+	int enc = encode_batch(c, b, br, 1, binary);
+	rc = end_copy(c, enc == 0, st, err, errlen);
+	if (enc == WM_E_NOMEM || (enc == NEEDS_TEXT && PQstatus(c->conn) == CONNECTION_OK))
+		return enc; /* we aborted the COPY ourselves */
+	return rc;
 }
 
 /* Writes rows [lo, hi) through the stage inside the open transaction;
@@ -591,6 +635,8 @@ static int prepare(struct pg_sink_ctx *c, char *st, char *err, size_t errlen)
 		rc = -1;
 	}
 	if (rc == 0)
+		rc = pg_load_column_types(c, st, err, errlen);
+	if (rc == 0)
 		c->next_maintenance_us = 0;
 	return rc;
 }
@@ -611,19 +657,20 @@ static enum wm_result sink_write(void *vctx, struct wm_batch *b)
 	if (c->storage == PG_STORE_PARTITIONED && ensure_batch_partitions(c, b, n, st, err, sizeof(err)) < 0)
 		goto fail;
 
+	int text_rows = 0; /* c->copy holds the batch as text rows */
 	if (c->direct_copy) {
 		/* The fast path: one COPY into the table is one implicit
 		 * transaction; its result arrives after the commit. A replayed
 		 * (duplicate) or bad row fails it as a whole, and we redo the
 		 * batch through the stage below. */
-		int rc = start_copy(c, c->sql_copy_target, st, err, sizeof(err));
-		if (rc == 0) {
-			int enc = encode_batch(c, b, &br, 1);
-			rc = end_copy(c, enc == 0, st, err, sizeof(err));
-			if (enc == WM_E_NOMEM) {
-				snprintf(err, sizeof(err), "out of memory encoding the batch");
-				goto out;
-			}
+		int rc = c->use_binary ? copy_direct(c, b, &br, 1, st, err, sizeof(err)) : NEEDS_TEXT;
+		if (rc == NEEDS_TEXT) {
+			rc = copy_direct(c, b, &br, 0, st, err, sizeof(err));
+			text_rows = 1;
+		}
+		if (rc == WM_E_NOMEM) {
+			snprintf(err, sizeof(err), "out of memory encoding the batch");
+			goto out;
 		}
 		if (rc == 0) {
 			result = WM_OK;
@@ -632,7 +679,8 @@ static enum wm_result sink_write(void *vctx, struct wm_batch *b)
 		if (classify(st) != ERR_DATA)
 			goto fail;
 		API->log(c->inst, WM_LOG_DEBUG, "direct COPY refused (%s); writing through the stage", err);
-	} else if (encode_batch(c, b, &br, 0) < 0) {
+	}
+	if (!text_rows && encode_batch(c, b, &br, 0, 0) != 0) {
 		snprintf(err, sizeof(err), "out of memory encoding the batch");
 		goto out;
 	}

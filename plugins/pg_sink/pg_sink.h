@@ -68,6 +68,9 @@ struct pg_sink_ctx {
 	size_t nsegmentby;
 	int create_views;
 	int direct_copy;
+	char *copy_format; /* auto | text | binary */
+	uint32_t *col_oid; /* the table's column types, learned on connect */
+	int use_binary;    /* every column has a type pg_binary.c encodes */
 	int auto_setup;
 	int64_t connect_timeout_s;
 	int64_t maintenance_us; /* how often write() checks partitions/retention */
@@ -86,6 +89,7 @@ struct pg_sink_ctx {
 	size_t npos_cache;
 	char *sql_insert; /* INSERT ... SELECT ... ON CONFLICT from the stage */
 	char *sql_copy_target;
+	char *sql_copy_target_bin;
 	char *sql_copy_stage;
 };
 
@@ -100,6 +104,8 @@ int pg_exec_params(struct pg_sink_ctx *c, const char *sql, int n, const char *co
 void pg_result_error(PGconn *conn, const PGresult *res, char *sqlstate, char *err, size_t errlen);
 
 /* pg_copy.c: text COPY rows. */
+void pg_fill_values(struct pg_sink_ctx *c, const struct wm_record *r); /* -> c->vals */
+void pg_extra_json(struct pg_sink_ctx *c, const struct wm_record *r, struct pg_buf *json);
 int pg_copy_record(struct pg_sink_ctx *c, const struct wm_record *r, struct pg_buf *out);
 /* Parses RFC 3339 / ISO 8601 timestamps like the host's JSON encoder writes
  * ("2026-01-02T03:04:05.123456Z", offsets allowed). 0 on success. */
@@ -107,6 +113,12 @@ int pg_parse_time(const char *s, size_t len, int64_t *us);
 /* The record's time column value in µs, or -1 when it has none we can read. */
 int pg_record_time(struct pg_sink_ctx *c, const struct wm_record *r, int64_t *us);
 void pg_format_time(int64_t us, char *out, size_t outlen); /* "YYYY-MM-DD HH:MM:SS+00" */
+
+/* pg_binary.c: binary COPY rows; -1 when a value needs text COPY. */
+int pg_binary_type_ok(uint32_t oid);
+void pg_binary_header(struct pg_buf *b);
+void pg_binary_trailer(struct pg_buf *b);
+int pg_binary_record(struct pg_sink_ctx *c, const struct wm_record *r, struct pg_buf *out);
 
 /* pg_setup.c */
 int pg_setup_schema(struct pg_sink_ctx *c, char *err, size_t errlen);
@@ -117,6 +129,8 @@ int pg_ensure_partitions(struct pg_sink_ctx *c, const int64_t *buckets, size_t n
                          size_t errlen);
 /* Partitions ahead + retention; cheap when nothing is due. */
 int pg_maintain(struct pg_sink_ctx *c, int force, char *sqlstate, char *err, size_t errlen);
+/* Reads the table's column types; decides binary vs text COPY. */
+int pg_load_column_types(struct pg_sink_ctx *c, char *sqlstate, char *err, size_t errlen);
 int64_t pg_bucket_of(const struct pg_sink_ctx *c, int64_t us);
 
 #endif

@@ -116,7 +116,8 @@ pipeline() {
 # A sanitizer report (ASan/LSan/UBSan build) fails the script loudly.
 wm() {
 	local before
-	before=$(wc -c <"$T/wm.log" 2>/dev/null || echo 0)
+	before=0
+	[ -f "$T/wm.log" ] && before=$(wc -c <"$T/wm.log")
 	"$WMHOST" --log-level info "$@" >>"$T/wm.log" 2>&1
 	local rc=$?
 	if [ $rc = 86 ] || tail -c +$((before + 1)) "$T/wm.log" | grep -qE "Sanitizer|runtime error:"; then
