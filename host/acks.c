@@ -121,10 +121,7 @@ int wmh_acks_done(struct wmh_acks *a, const struct wm_record *r, uint32_t *strea
 	struct stream *s = find(a, r->stream, 0);
 	if (s && r->ack_seq >= s->base && r->ack_seq < s->base + s->len) {
 		struct slot *sl = &s->slots[s->head + (r->ack_seq - s->base)];
-		if (!sl->done) {
-			sl->done = 1;
-			a->outstanding--;
-		}
+		sl->done = 1;
 		while (s->len > 0 && s->slots[s->head].done) {
 			*offset = s->slots[s->head].offset;
 			*stream = s->id;
@@ -136,10 +133,18 @@ int wmh_acks_done(struct wmh_acks *a, const struct wm_record *r, uint32_t *strea
 		if (s->len == 0)
 			s->head = 0;
 	}
-	if (a->outstanding == 0)
-		pthread_cond_broadcast(&a->idle);
 	pthread_mutex_unlock(&a->mu);
 	return advanced;
+}
+
+void wmh_acks_settled(struct wmh_acks *a, const struct wm_record *r)
+{
+	if (!r->ack_tracked)
+		return;
+	pthread_mutex_lock(&a->mu);
+	if (a->outstanding > 0 && --a->outstanding == 0)
+		pthread_cond_broadcast(&a->idle);
+	pthread_mutex_unlock(&a->mu);
 }
 
 int wmh_acks_wait_idle(struct wmh_acks *a, int64_t timeout_us, atomic_int *abort)

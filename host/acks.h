@@ -16,6 +16,10 @@ int wmh_acks_track(struct wmh_acks *a, struct wm_record *r);
  * acknowledged position of r's stream advanced (the caller then acks it),
  * else 0. */
 int wmh_acks_done(struct wmh_acks *a, const struct wm_record *r, uint32_t *stream, int64_t *offset);
+/* Says the caller has passed r's acknowledgement on (or had none to pass):
+ * only then does r stop counting as outstanding, so wait_idle never returns
+ * while an ack() to the source is still on its way. */
+void wmh_acks_settled(struct wmh_acks *a, const struct wm_record *r);
 /* Waits until nothing tracked is outstanding; 0, or -1 on timeout or when
  * *abort becomes true. */
 int wmh_acks_wait_idle(struct wmh_acks *a, int64_t timeout_us, atomic_int *abort);

@@ -149,6 +149,7 @@ static void complete(struct wmh_pipeline *pl, struct wm_record *r)
 	int64_t offset;
 	if (wmh_acks_done(pl->acks, r, &stream, &offset) && pl->source->plugin->desc->ack)
 		pl->source->plugin->desc->ack(pl->source->ctx, stream, offset);
+	wmh_acks_settled(pl->acks, r);
 	wmh_record_free(r);
 }
 

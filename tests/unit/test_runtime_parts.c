@@ -180,6 +180,11 @@ static void acks_release_only_contiguous_prefix(void)
 	CHECK(wmh_acks_done(a, r[0], &s, &o) == 1 && s == 3 && o == 15); /* 10,11,15 released at once */
 	CHECK(wmh_acks_done(a, r[4], &s, &o) == 0);
 	CHECK(wmh_acks_done(a, r[3], &s, &o) == 1 && o == 20);
+	CHECK(wmh_acks_outstanding(a) == 5); /* until the acks are passed on */
+	for (int i = 0; i < 4; i++)
+		wmh_acks_settled(a, r[i]);
+	CHECK(wmh_acks_wait_idle(a, 1000, NULL) == -1);
+	wmh_acks_settled(a, r[4]);
 	CHECK(wmh_acks_outstanding(a) == 0);
 	CHECK(wmh_acks_wait_idle(a, 1000, NULL) == 0);
 	for (int i = 0; i < 5; i++)
@@ -197,7 +202,9 @@ static void acks_streams_are_independent(void)
 	uint32_t s;
 	int64_t o;
 	CHECK(wmh_acks_done(a, y, &s, &o) == 1 && s == 1 && o == 7);
+	wmh_acks_settled(a, y);
 	CHECK(wmh_acks_done(a, z, &s, &o) == 0);
+	wmh_acks_settled(a, z); /* untracked: no effect */
 	CHECK(wmh_acks_wait_idle(a, 100 * 1000, NULL) == -1); /* x still out */
 	CHECK(wmh_acks_done(a, x, &s, &o) == 1 && s == 0 && o == 1);
 	wmh_record_free(x);
