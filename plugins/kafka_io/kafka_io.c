@@ -211,6 +211,7 @@ static void ctx_free(struct kafka_io_ctx *c)
 		return;
 	free(c->topic);
 	free_pairs(c->topic_config, c->n_topic_config);
+	free(c->suspects);
 	free(c->key_field);
 	free(c->schema_header);
 	free(c->schema_version);

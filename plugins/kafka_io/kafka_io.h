@@ -56,6 +56,12 @@ struct kafka_io_ctx {
 	size_t pending;          /* messages of the current batch without report */
 	size_t transient;        /* messages of the current batch that failed transiently */
 	rd_kafka_resp_err_t last_err;
+	/* Records the broker refused: such a verdict may be about the whole
+	 * request (a batch over the topic's max.message.bytes), so each one
+	 * is sent again alone before it is called bad. */
+	size_t *suspects;
+	size_t n_suspects, cap_suspects;
+	int isolating; /* sending suspects one by one */
 	uint64_t late_delivered, late_failed;
 
 	/* source */

@@ -34,6 +34,20 @@ static int is_permanent(rd_kafka_resp_err_t err)
 	}
 }
 
+static int add_suspect(struct kafka_io_ctx *c, size_t index)
+{
+	if (c->n_suspects == c->cap_suspects) {
+		size_t cap = c->cap_suspects ? 2 * c->cap_suspects : 16;
+		size_t *p = realloc(c->suspects, cap * sizeof *p);
+		if (!p)
+			return -1;
+		c->suspects = p;
+		c->cap_suspects = cap;
+	}
+	c->suspects[c->n_suspects++] = index;
+	return 0;
+}
+
 /* Runs inside rd_kafka_poll()/flush(), on the thread that polls. */
 void kafka_sink_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
@@ -45,6 +59,11 @@ void kafka_sink_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 		c->pending--;
 		if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
 			API->batch_done(c->batch, ref->index);
+		} else if (is_permanent(m->err) && !c->isolating) {
+			if (add_suspect(c, ref->index) != 0) {
+				c->transient++;
+				c->last_err = m->err;
+			}
 		} else if (is_permanent(m->err)) {
 			char reason[256];
 			snprintf(reason, sizeof reason, "kafka rejected the message (%zu bytes) for topic '%s': %s", m->len,
@@ -178,6 +197,8 @@ enum wm_result kafka_sink_write(void *ctx, struct wm_batch *b)
 	c->pending = 0;
 	c->transient = 0;
 	c->last_err = RD_KAFKA_RESP_ERR_NO_ERROR;
+	c->n_suspects = 0;
+	c->isolating = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (produce_one(c, b, i, &produce_err) < 0)
 			produce_failed++;
@@ -188,6 +209,18 @@ enum wm_result kafka_sink_write(void *ctx, struct wm_batch *b)
 	while (c->pending > 0 && !API->batch_aborting(b))
 		rd_kafka_poll(c->rk, DR_POLL_MS);
 	rd_kafka_poll(c->rk, 0);
+	/* Refused records, one by one: a refusal of a record alone is about
+	 * the record; it goes to the dead-letter path. */
+	c->isolating = 1;
+	for (size_t s = 0; s < c->n_suspects && c->pending == 0 && !API->batch_aborting(b); s++) {
+		if (produce_one(c, b, c->suspects[s], &produce_err) < 0)
+			produce_failed++;
+		while (c->pending > 0 && !API->batch_aborting(b))
+			rd_kafka_flush(c->rk, DR_POLL_MS);
+	}
+	if (c->n_suspects > 0 && API->batch_aborting(b))
+		c->transient += c->n_suspects;
+	c->isolating = 0;
 	size_t abandoned = c->pending;
 	c->batch = NULL;
 
