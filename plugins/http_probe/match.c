@@ -17,6 +17,9 @@
 /* Extra context kept before a candidate start: one character, so \b and
  * multiline ^ see what came before the carried bytes. */
 #define HP_ASSERT_CONTEXT 1
+/* Carry capacity a slot keeps between checks. */
+#define HP_CARRY_KEEP (64 * 1024)
+#define HP_CARRY_MIN 256
 
 int hp_pattern_compile(const char *src, struct hp_pattern **out, char *err, size_t errlen)
 {
@@ -78,6 +81,13 @@ int hp_matcher_init(struct hp_matcher *m, const struct hp_pattern *pat, size_t l
 
 void hp_matcher_reset(struct hp_matcher *m)
 {
+	/* A rare long partial match grew the carry: do not keep that much per
+	 * idle slot. */
+	if (m->carry_cap > HP_CARRY_KEEP) {
+		free(m->carry);
+		m->carry = NULL;
+		m->carry_cap = 0;
+	}
 	m->carry_len = 0;
 	m->cand = 0;
 	m->pat = NULL;
@@ -95,7 +105,7 @@ static int carry_reserve(struct hp_matcher *m, size_t n)
 {
 	if (n <= m->carry_cap)
 		return 0;
-	size_t cap = m->carry_cap ? m->carry_cap : 256;
+	size_t cap = m->carry_cap ? m->carry_cap : HP_CARRY_MIN;
 	while (cap < n)
 		cap *= 2;
 	unsigned char *p = realloc(m->carry, cap);
