@@ -78,13 +78,31 @@ static const struct {
 #define RDK_LEVEL_WARNING 4
 #define RDK_LEVEL_INFO 6
 
+/* OpenSSL's words for the usual TLS setup mistakes, and what to do. */
+static const struct {
+	const char *symptom;
+	const char *hint;
+} tls_hints[] = {
+	{"alert bad certificate", "the broker refused this client's certificate or wants one: set "
+	                          "ssl.certificate.location and ssl.key.location (properties) to a certificate "
+	                          "the broker trusts"},
+	{"alert certificate required", "the broker wants a client certificate: set ssl.certificate.location and "
+	                               "ssl.key.location (properties)"},
+	{"certificate verify failed", "the broker's certificate is not trusted: set ssl.ca.location (properties) to "
+	                              "the CA that signed it"},
+};
+
 static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
 	struct kafka_io_ctx *c = rd_kafka_opaque(rk);
 	enum wm_log_level l = level <= RDK_LEVEL_WARNING ? WM_LOG_WARN
 	                      : level <= RDK_LEVEL_INFO  ? WM_LOG_INFO
 	                                                 : WM_LOG_DEBUG;
-	API->log(c ? c->inst : NULL, l, "librdkafka %s: %s", fac, buf);
+	API->log(c->inst, l, "librdkafka %s: %s", fac, buf);
+	for (size_t i = 0; i < sizeof tls_hints / sizeof tls_hints[0]; i++) {
+		if (strstr(buf, tls_hints[i].symptom) && !atomic_exchange(&c->tls_hint_given, 1))
+			API->log(c->inst, WM_LOG_ERROR, "TLS handshake with the broker failed: %s", tls_hints[i].hint);
+	}
 }
 
 static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)

@@ -3,6 +3,7 @@
 #define KAFKA_IO_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -37,6 +38,7 @@ struct kafka_io_ctx {
 	rd_kafka_t *rk;
 	char *topic;
 	enum kafka_encoding encoding;
+	atomic_int tls_hint_given; /* the TLS hint is logged once */
 
 	/* setup */
 	int partitions;
