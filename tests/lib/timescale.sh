@@ -27,6 +27,7 @@ PGVER=18
 PGBIN=/usr/lib/postgresql/$PGVER/bin
 MNT=/srv/wmhost # instance mount points inside the root
 BUILD_TIMEOUT=${WMHOST_TSDB_BUILD_TIMEOUT:-900}
+RETRY_AFTER_S=600 # after a failed build, fail fast for this long
 
 unavailable() { echo "timescaledb unavailable: $*"; exit 77; }
 
@@ -61,6 +62,9 @@ build_root() {
 	exec 9>"$CACHE.lock"
 	flock 9 # another run may be building it right now
 	root_ready && return 0
+	if [ -f "$CACHE.failed" ] && [ $(( $(date +%s) - $(stat -c %Y "$CACHE.failed") )) -lt $RETRY_AFTER_S ]; then
+		unavailable "the last build failed less than ${RETRY_AFTER_S}s ago: $(cat "$CACHE.failed")"
+	fi
 	local mirror tmp
 	mirror=$(debian_mirror)
 	[ -n "$mirror" ] || unavailable "no Debian mirror found in /etc/apt/sources.list*"
@@ -70,8 +74,10 @@ build_root() {
 	if ! timeout "$BUILD_TIMEOUT" debootstrap --variant=minbase --include=postgresql-$PGVER-timescaledb \
 		sid "$tmp" "$mirror" >"$CACHE.build.log" 2>&1; then
 		rm -rf "$tmp"
+		echo "debootstrap failed: $(tail -n1 "$CACHE.build.log")" >"$CACHE.failed"
 		unavailable "debootstrap of Debian sid failed (see $CACHE.build.log: $(tail -n1 "$CACHE.build.log"))"
 	fi
+	rm -f "$CACHE.failed"
 	mv "$tmp" "$CACHE"
 	touch "$CACHE/.wmhost-ready"
 	root_ready || unavailable "the built root has no PostgreSQL $PGVER with timescaledb"

@@ -16,7 +16,11 @@ ensure_servers() {
 		set -a; . "$T/pg/env"; set +a
 	fi
 	TSDB_WHY=""
-	if [ -z "${TSDB_CONNINFO:-}" ]; then
+	if [ -z "${TSDB_CONNINFO:-}" ] && [ -d "${WMHOST_TEST_TMP:-/nonexistent}/services" ]; then
+		# Under tests/run, which already tried: do not try again per script.
+		TSDB_CONNINFO=""
+		TSDB_WHY="tests/run could not start it (see its tsdb-start.log)"
+	elif [ -z "${TSDB_CONNINFO:-}" ]; then
 		local out
 		if out=$("$WMHOST_ROOT/tests/lib/timescale.sh" start "$T/tsdb" 2>&1); then
 			on_exit "'$WMHOST_ROOT/tests/lib/timescale.sh' stop '$T/tsdb'"
