@@ -48,6 +48,30 @@ run_through_failures() {
 on_exit "'$WMHOST_ROOT/tests/lib/pg.sh' stop '$T/pgr'"
 run_through_failures pg "$WMHOST_ROOT/tests/lib/pg.sh" "$T/pgr" PG_CONNINFO
 
+# pg_terminate_backend on the sink's session (admin_shutdown, 57P01) three
+# times during a stream.
+conn=$(grep '^PG_CONNINFO=' "$T/pgr/env" | cut -d= -f2-)
+t=$(uniq_table term)
+pipeline "$T/term.yaml" pg "$t" "  count: 6000
+  rate: 3000
+  time_base: $BASE
+  time_step: 10ms" "" "{ max_records: 200, max_wait: 50ms }"
+PG_CONNINFO=$conn "$WMHOST" run "$T/term.yaml" >"$T/term.log" 2>&1 &
+pid=$!
+wait_for 20 more_than "$conn" "$t" 300
+for i in 1 2 3; do
+	psql "$conn" -XAtqc "select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'wmhost pg_sink'" >/dev/null
+	sleep 0.4
+done
+wait $pid
+rc=$?
+got=$(psql "$conn" -XAtqc "select count(*) || '/' || count(distinct check_id) from $t")
+if [ $rc = 0 ] && [ "$got" = "6000/6000" ] && grep -q "administrator command" "$T/term.log"; then
+	ok "pg_terminated_sessions_are_retried_without_loss_or_duplicates ($(grep -c 'will retry' "$T/term.log") retried writes)"
+else
+	not_ok "pg_terminated_sessions_are_retried_without_loss_or_duplicates (rc $rc, $got)"; tail -n 10 "$T/term.log"
+fi
+
 if out=$("$WMHOST_ROOT/tests/lib/timescale.sh" start "$T/tsr" 2>&1); then
 	on_exit "'$WMHOST_ROOT/tests/lib/timescale.sh' stop '$T/tsr'"
 	run_through_failures tsdb "$WMHOST_ROOT/tests/lib/timescale.sh" "$T/tsr" TSDB_CONNINFO

@@ -57,10 +57,31 @@ wm setup "$T/n.yaml"
 check "native_retention_drops_partitions_older_than_retention" \
 	test "$(sql pg "select coalesce(to_regclass('$old')::text, 'gone') || ':' || (select count(*) from $t)")" = "gone:72"
 
+# A table dropped under a running sink comes back (auto_setup) and the
+# batch that found it missing is retried, not lost.
+t2=$(uniq_table dropped)
+pipeline "$T/d.yaml" pg "$t2" "  count: 3000
+  rate: 2000
+  time_base: $(day_base_us 0)" "" "{ max_records: 100, max_wait: 50ms }"
+"$WMHOST" run "$T/d.yaml" >"$T/d.log" 2>&1 &
+pid=$!
+wait_for 20 test -n "$(sql pg "select 1 from pg_class where oid = to_regclass('$t2')" 2>/dev/null)"
+sleep 0.5
+sql pg "drop table $t2"
+wait $pid
+rc=$?
+n=$(sql pg "select count(*) from $t2")
+if [ $rc = 0 ] && [ "$n" -gt 0 ] && [ "$n" -lt 3000 ] && grep -q "is missing: creating it" "$T/d.log"; then
+	ok "a_table_dropped_under_a_running_sink_is_recreated ($n rows after the drop)"
+else
+	not_ok "a_table_dropped_under_a_running_sink_is_recreated (rc $rc, $n rows)"; tail -n 5 "$T/d.log"
+fi
+
 # ---- TimescaleDB
 if [ -z "${TSDB_CONNINFO:-}" ]; then
 	skip_tsdb setup_twice_is_idempotent_on_timescaledb tsdb_table_is_a_hypertable_with_1d_chunks \
-		tsdb_compression_and_retention_policies tsdb_continuous_aggregates tsdb_retention_drops_old_chunks
+		tsdb_compression_and_retention_policies tsdb_continuous_aggregates tsdb_retention_drops_old_chunks \
+		storage_partitioned_forces_native_partitions_on_timescaledb
 	exit 0
 fi
 t=$(uniq_table setup)
@@ -104,3 +125,10 @@ if [ "$license" != apache ]; then
 fi
 check "tsdb_retention_drops_old_chunks" test "$before:$(sql tsdb "select count(*) from $t")" = "48:24"
 check "tsdb_rollup_view_counts_checks" test "$(sql tsdb "select sum(checks) from ${t}_daily")" = 24
+
+t=$(uniq_table forced)
+pipeline "$T/f.yaml" tsdb "$t" "  count: 10
+  time_base: $(day_base_us 0)" "  storage: partitioned"
+wm run "$T/f.yaml"
+check "storage_partitioned_forces_native_partitions_on_timescaledb" \
+	test "$(sql tsdb "select (select relkind::text from pg_class where oid = '$t'::regclass) || ':' || count(*) from $t")" = "p:10"
