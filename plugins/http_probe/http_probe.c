@@ -16,8 +16,9 @@
 #include "http_probe.h"
 
 #define HP_EMIT_POLL_MS 5 /* run() looks for finished checks this often when idle */
-#define HP_RING_PER_FLIGHT 2 /* ring places per in-flight check */
-#define HP_RING_MIN 64
+/* Ring places beyond one per in-flight check: results wait there while
+ * run() sleeps between polls or emit() blocks, so the loop keeps going. */
+#define HP_RING_SPARE 2048
 #define NS_PER_MS 1000000L
 #define NS_PER_S 1000000000L
 
@@ -73,9 +74,7 @@ static int lanes_init(struct hp_ctx *c, char *err, size_t errlen)
 			snprintf(err, errlen, "eventfd: %s", strerror(errno));
 			return -1;
 		}
-		ln->ring_cap = (size_t)ln->max_in_flight * HP_RING_PER_FLIGHT;
-		if (ln->ring_cap < HP_RING_MIN)
-			ln->ring_cap = HP_RING_MIN;
+		ln->ring_cap = (size_t)ln->max_in_flight + HP_RING_SPARE;
 		if (!(ln->ring = calloc(ln->ring_cap, sizeof(*ln->ring))))
 			goto nomem;
 	}
@@ -110,6 +109,7 @@ static int hp_init(struct wm_instance *inst, const struct wm_config *cfg, enum w
 	pthread_cond_init(&c->cond, &ca);
 	pthread_condattr_destroy(&ca);
 	atomic_init(&c->stop, 0);
+	atomic_init(&c->run_sleeping, false);
 	c->started_us = hp_api->now_us();
 
 	if (hp_config_load(c, cfg, err, errlen) || lanes_init(c, err, errlen))
@@ -131,7 +131,14 @@ struct hp_result *hp_ring_slot(struct hp_lane *ln)
 
 void hp_ring_commit(struct hp_lane *ln)
 {
-	atomic_fetch_add_explicit(&ln->ring_tail, 1, memory_order_release);
+	struct hp_ctx *c = ln->c;
+	size_t tail = atomic_fetch_add_explicit(&ln->ring_tail, 1, memory_order_release) + 1;
+	/* run() polls; wake it early only when the ring fills up */
+	if ((tail - atomic_load(&ln->ring_head)) * 2 >= ln->ring_cap && atomic_load(&c->run_sleeping)) {
+		pthread_mutex_lock(&c->mu);
+		pthread_cond_signal(&c->cond);
+		pthread_mutex_unlock(&c->mu);
+	}
 }
 
 size_t hp_ring_room(struct hp_lane *ln)
@@ -229,7 +236,9 @@ static int hp_run(void *vctx, struct wm_emitter *em)
 		struct timespec ts;
 		deadline_in(&ts, HP_EMIT_POLL_MS);
 		pthread_mutex_lock(&c->mu);
+		atomic_store(&c->run_sleeping, true);
 		pthread_cond_timedwait(&c->cond, &c->mu, &ts);
+		atomic_store(&c->run_sleeping, false);
 		pthread_mutex_unlock(&c->mu);
 	}
 

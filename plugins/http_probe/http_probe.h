@@ -138,6 +138,7 @@ struct hp_ctx {
 
 	/* run/stop */
 	atomic_int stop;
+	atomic_bool run_sleeping; /* run() waits on cond */
 	pthread_mutex_t mu; /* only for cond: run() sleeps when every ring is empty */
 	pthread_cond_t cond;
 
