@@ -27,16 +27,6 @@ void pg_buf_reserve(struct pg_buf *b, size_t extra)
 	b->cap = cap;
 }
 
-void pg_buf_add(struct pg_buf *b, const void *p, size_t n)
-{
-	pg_buf_reserve(b, n);
-	if (b->oom)
-		return;
-	memcpy(b->p + b->len, p, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
 void pg_buf_str(struct pg_buf *b, const char *s)
 {
 	pg_buf_add(b, s, strlen(s));

@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <libpq-fe.h>
 #include <wmhost/plugin.h>
@@ -18,7 +19,19 @@ struct pg_buf {
 };
 
 void pg_buf_reserve(struct pg_buf *b, size_t extra);
-void pg_buf_add(struct pg_buf *b, const void *p, size_t n);
+
+/* Inline: the COPY encoders call this for every field. */
+static inline void pg_buf_add(struct pg_buf *b, const void *p, size_t n)
+{
+	if (b->len + n + 1 > b->cap) {
+		pg_buf_reserve(b, n);
+		if (b->oom)
+			return;
+	}
+	memcpy(b->p + b->len, p, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
 void pg_buf_str(struct pg_buf *b, const char *s);
 void pg_buf_printf(struct pg_buf *b, const char *fmt, ...) WM_PRINTF(2, 3);
 /* Appends s as a double-quoted SQL identifier ("" doubles any quote). */
