@@ -30,6 +30,7 @@ struct kafka_stream {
 	int32_t partition;
 	int64_t emitted; /* last offset handed to the host (-1: none) */
 	int64_t acked;   /* last offset the host acknowledged (-1: none) */
+	int64_t stored;  /* last offset handed to rd_kafka_offsets_store */
 };
 
 struct kafka_io_ctx {
@@ -76,6 +77,7 @@ struct kafka_io_ctx {
 	struct wm_emitter *em; /* set while run() runs */
 	pthread_mutex_t streams_lock; /* guards streams (run thread vs. ack from the sink thread) */
 	pthread_cond_t streams_acked; /* signalled by ack() */
+	atomic_int acks_pending;      /* acked offsets wait to be stored */
 	struct kafka_stream *streams;
 	size_t n_streams, cap_streams;
 	rd_kafka_resp_err_t last_consume_err;

@@ -3,80 +3,97 @@
 
 #include <inttypes.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 /* The stream id of a topic partition, registering it on first sight;
- * -1 when out of memory. Ids stay stable for the life of the instance. */
+ * -1 when out of memory. Ids stay stable for the life of the instance.
+ * Only the thread that polls the consumer adds streams, so it may search
+ * without the lock; ack() reads under the lock. */
 static int64_t stream_of(struct kafka_io_ctx *c, const char *topic, int32_t partition)
 {
-	int64_t id = -1;
-	pthread_mutex_lock(&c->streams_lock);
 	for (size_t i = 0; i < c->n_streams; i++) {
-		if (c->streams[i].partition == partition && strcmp(c->streams[i].topic, topic) == 0) {
-			id = (int64_t)i;
-			goto out;
-		}
+		if (c->streams[i].partition == partition && strcmp(c->streams[i].topic, topic) == 0)
+			return (int64_t)i;
 	}
+	int64_t id = -1;
+	char *t = strdup(topic);
+	if (!t)
+		return -1;
+	pthread_mutex_lock(&c->streams_lock);
 	if (c->n_streams == c->cap_streams) {
 		size_t cap = c->cap_streams ? 2 * c->cap_streams : 16;
 		struct kafka_stream *s = realloc(c->streams, cap * sizeof *s);
-		if (!s)
+		if (!s) {
+			free(t);
 			goto out;
+		}
 		c->streams = s;
 		c->cap_streams = cap;
 	}
-	char *t = strdup(topic);
-	if (!t)
-		goto out;
 	c->streams[c->n_streams].topic = t;
 	c->streams[c->n_streams].partition = partition;
 	c->streams[c->n_streams].emitted = -1;
 	c->streams[c->n_streams].acked = -1;
+	c->streams[c->n_streams].stored = -1;
 	id = (int64_t)c->n_streams++;
 out:
 	pthread_mutex_unlock(&c->streams_lock);
 	return id;
 }
 
-static void store_offset(struct kafka_io_ctx *c, const char *topic, int32_t partition, int64_t offset)
+/* Hands acknowledged offsets (offset+1, the next message to read) to
+ * librdkafka for the next commit. Runs on the thread that polls: ack() only
+ * notes the offset, because the host acks record by record and one store
+ * per poll is far cheaper than one per record. */
+static void store_acked(struct kafka_io_ctx *c)
 {
-	rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-	rd_kafka_topic_partition_list_add(l, topic, partition)->offset = offset + 1;
+	rd_kafka_topic_partition_list_t *l = NULL;
+	atomic_store(&c->acks_pending, 0);
+	pthread_mutex_lock(&c->streams_lock);
+	for (size_t i = 0; i < c->n_streams; i++) {
+		struct kafka_stream *s = &c->streams[i];
+		if (s->acked <= s->stored)
+			continue;
+		if (!l)
+			l = rd_kafka_topic_partition_list_new((int)c->n_streams);
+		rd_kafka_topic_partition_list_add(l, s->topic, s->partition)->offset = s->acked + 1;
+		s->stored = s->acked;
+	}
+	pthread_mutex_unlock(&c->streams_lock);
+	if (!l)
+		return;
 	rd_kafka_resp_err_t err = rd_kafka_offsets_store(c->rk, l);
-	if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
-		err = l->elems[0].err;
-	if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
-		/* The partition was revoked meanwhile: its new owner reads
-		 * from the last commit, so nothing is lost. */
-		API->log(c->inst, WM_LOG_INFO, "offset %" PRId64 " of %s [%" PRId32 "] not stored: %s", offset + 1, topic,
-		         partition, rd_kafka_err2str(err));
+	for (int i = 0; i < l->cnt; i++) {
+		rd_kafka_resp_err_t e = err ? err : l->elems[i].err;
+		if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
+			/* The partition was revoked meanwhile: its new owner
+			 * reads from the last commit, so nothing is lost. */
+			API->log(c->inst, WM_LOG_INFO, "offset %" PRId64 " of %s [%" PRId32 "] not stored: %s",
+			         l->elems[i].offset, l->elems[i].topic, l->elems[i].partition, rd_kafka_err2str(e));
+	}
 	rd_kafka_topic_partition_list_destroy(l);
 }
 
-/* Called from the sink thread: stores offset+1, the next message to read,
- * for the next (auto or explicit) commit. */
+/* Called from the sink thread, in order per stream: everything up to
+ * offset is durable downstream. */
 void kafka_source_ack(void *ctx, uint32_t stream, int64_t offset)
 {
 	struct kafka_io_ctx *c = ctx;
-	const char *topic = NULL;
-	int32_t partition = 0;
+	int known = 0;
 	pthread_mutex_lock(&c->streams_lock);
 	if (stream < c->n_streams) {
-		topic = c->streams[stream].topic; /* the string outlives the array slot */
-		partition = c->streams[stream].partition;
+		known = 1;
+		if (offset > c->streams[stream].acked)
+			c->streams[stream].acked = offset;
+		pthread_cond_broadcast(&c->streams_acked);
 	}
 	pthread_mutex_unlock(&c->streams_lock);
-	if (topic)
-		store_offset(c, topic, partition, offset);
-	pthread_mutex_lock(&c->streams_lock);
-	if (topic && offset > c->streams[stream].acked)
-		c->streams[stream].acked = offset;
-	pthread_cond_broadcast(&c->streams_acked);
-	pthread_mutex_unlock(&c->streams_lock);
-	if (!topic)
+	if (known)
+		atomic_store(&c->acks_pending, 1);
+	else
 		API->log(c->inst, WM_LOG_ERROR, "ack for unknown stream %" PRIu32, stream);
 }
 
@@ -103,14 +120,18 @@ static void describe(const rd_kafka_topic_partition_list_t *parts, char *buf, si
 	}
 }
 
+/* How often the polling thread hands acknowledged offsets to librdkafka:
+ * often enough for any commit interval, rarely enough to cost nothing.
+ * Revokes and shutdown store what is acknowledged right away. */
+#define STORE_INTERVAL_US 50000
 #define MS_PER_S 1000
 #define NS_PER_MS 1000000L
 #define NS_PER_S 1000000000L
 
 /* wait_acked() returns once every record is finished, possibly while the
  * host is still inside ack() for the last of them: wait for those calls too,
- * so their offsets are stored before the revoke's commit. */
-static void wait_stored(struct kafka_io_ctx *c, int64_t timeout_ms)
+ * so their offsets are in before the revoke's commit. */
+static void wait_acks(struct kafka_io_ctx *c, int64_t timeout_ms)
 {
 	struct timespec dl;
 	clock_gettime(CLOCK_MONOTONIC, &dl);
@@ -170,13 +191,14 @@ void kafka_source_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka
 		if (c->em && !rd_kafka_assignment_lost(rk)) {
 			int rc = API->wait_acked(c->em, c->revoke_timeout_ms);
 			if (rc == 0)
-				wait_stored(c, c->revoke_timeout_ms);
+				wait_acks(c, c->revoke_timeout_ms);
 			else if (rc == WM_E_TIMEOUT)
 				API->log(c->inst, WM_LOG_WARN,
 				         "records in flight were not acknowledged within %" PRId64
 				         "ms; the next owner of the revoked partitions reads them again",
 				         c->revoke_timeout_ms);
 		}
+		store_acked(c);
 		if (!rd_kafka_assignment_lost(rk))
 			commit_sync(c, "on revoke");
 	} else {
@@ -191,11 +213,11 @@ void kafka_source_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka
 	}
 }
 
+/* `emitted` is written and read (wait_acks, in the rebalance callback) by
+ * the polling thread only. */
 static void note_emitted(struct kafka_io_ctx *c, int64_t stream, int64_t offset)
 {
-	pthread_mutex_lock(&c->streams_lock);
 	c->streams[stream].emitted = offset;
-	pthread_mutex_unlock(&c->streams_lock);
 }
 
 /* Emits one message as a record, or dead-letters it with where it came from. */
@@ -263,6 +285,7 @@ int kafka_source_run(void *ctx, struct wm_emitter *em)
 	struct kafka_io_ctx *c = ctx;
 	int rc = 0;
 	int timeout = c->poll_interval_ms > INT32_MAX ? INT32_MAX : (int)c->poll_interval_ms;
+	int64_t next_store_us = 0;
 	rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
 	rd_kafka_topic_partition_list_add(sub, c->topic, RD_KAFKA_PARTITION_UA);
 	rd_kafka_resp_err_t err = rd_kafka_subscribe(c->rk, sub);
@@ -274,6 +297,10 @@ int kafka_source_run(void *ctx, struct wm_emitter *em)
 	c->em = em;
 	while (!API->stopping(em)) {
 		rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, timeout);
+		if (atomic_load(&c->acks_pending) && API->mono_us() >= next_store_us) {
+			store_acked(c);
+			next_store_us = API->mono_us() + STORE_INTERVAL_US;
+		}
 		if (!m)
 			continue;
 		if (m->err) {
@@ -298,6 +325,7 @@ int kafka_source_run(void *ctx, struct wm_emitter *em)
 /* Commits what the sink acknowledged and leaves the group. */
 void kafka_source_close(struct kafka_io_ctx *c)
 {
+	store_acked(c);
 	commit_sync(c, "on shutdown");
 	rd_kafka_resp_err_t err = rd_kafka_consumer_close(c->rk);
 	if (err)

@@ -65,3 +65,16 @@ ssl_properties_yaml() {
     ssl.key.location: $KAFKA_SSL_KEY
 EOF
 }
+
+# sanitizer_check: one case saying no wmhost run of this script reported a
+# sanitizer error or leak (their stderr is in $T/*.err); call it last.
+sanitizer_check() {
+	local hits
+	hits=$(grep -l -E 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$T"/*.err 2>/dev/null)
+	if [ -z "$hits" ]; then
+		ok "wmhost_runs_report_no_sanitizer_errors"
+	else
+		not_ok "wmhost_runs_report_no_sanitizer_errors"
+		grep -h -A 30 -E 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' $hits | head -n 60 | sed 's/^/# /'
+	fi
+}

@@ -72,3 +72,4 @@ rc=$?
 sort -n -u "$T/consumed" >"$T/consumed.seqs"
 check "source_consumes_everything_across_a_broker_crash" cmp -s "$T/consumed.seqs" "$T/want.seqs"
 check "source_stops_cleanly_after_the_outage" test $rc -eq 0
+sanitizer_check

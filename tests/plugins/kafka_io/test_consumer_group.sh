@@ -113,3 +113,4 @@ echo "# c consumed $(lines "$T/c"), d $(lines "$T/d") before it died; $dups repl
 check "group_member_kill9_loses_nothing" cmp -s "$T/crash.seqs" "$T/want.seqs"
 check "group_survivor_takes_over_all_partitions" holds_all c
 check "group_survivor_exits_0" test $rcc -eq 0
+sanitizer_check

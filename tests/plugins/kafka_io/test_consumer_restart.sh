@@ -70,3 +70,4 @@ echo "# killed after $(lines "$T/crash"); the restart consumed $(lines "$T/after
 check "consumer_kill9_resumes_without_gap" cmp -s "$T/crash.seqs" "$T/want.seqs"
 # about one commit interval of records (the sink takes ~2000/s here)
 check "consumer_kill9_replays_at_most_the_uncommitted_records" test "$dups" -le 3000
+sanitizer_check

@@ -125,3 +125,4 @@ check "records_the_broker_refuses_are_dead_lettered_and_the_rest_delivered" \
 	-a "$(topic_count "$OUT")" -eq 290
 [ $rc1 -eq 0 -a $rc2 -eq 0 ] || tail -n 20 "$T/small.err" "$T/big.err"
 echo "# small records: $refused1 dead-lettered; mixed: $(lines "$T/refused.jsonl") dead-lettered; the topic holds $(topic_count "$OUT")"
+sanitizer_check

@@ -96,3 +96,4 @@ stop_wait "$pid"
 check "field_types_convert_times_bytes_and_doubles" \
 	grep -qx '{"seq":1,"at":"2026-01-02T03:04:05.123456Z","blob":"aGVsbG8=","ratio":3.0,"ok":true,"none":null}' \
 	"$T/types.out"
+sanitizer_check

@@ -95,3 +95,4 @@ config_error missing_certificate_file_is_config_error_at_run \
 	"  group_id: g
   properties: { security.protocol: ssl, ssl.certificate.location: $T/nope.crt, ssl.key.location: $T/nope.key }" \
 	'properties.*librdkafka: ssl\.certificate\.location failed' run
+sanitizer_check

@@ -82,3 +82,4 @@ refused ssl_client_not_trusting_the_broker_is_refused_with_clear_error \
 	'TLS handshake with the broker failed: .*ssl.ca.location'
 echo "# what the user sees without a client certificate:"
 grep -E 'TLS handshake' "$T/ssl_client_without_certificate_is_refused_with_clear_error.err" | head -n 2 | cut -c1-300 | sed 's/^/# /'
+sanitizer_check
