@@ -65,7 +65,8 @@ pipeline "$T/d.yaml" pg "$t2" "  count: 3000
   time_base: $(day_base_us 0)" "" "{ max_records: 100, max_wait: 50ms }"
 "$WMHOST" run "$T/d.yaml" >"$T/d.log" 2>&1 &
 pid=$!
-wait_for 20 test -n "$(sql pg "select 1 from pg_class where oid = to_regclass('$t2')" 2>/dev/null)"
+has_rows() { [ "$(sql pg "select count(*) > 0 from $1" 2>/dev/null)" = t ]; }
+wait_for 20 has_rows "$t2"
 sleep 0.5
 sql pg "drop table $t2"
 wait $pid
