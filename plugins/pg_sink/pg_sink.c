@@ -665,6 +665,9 @@ static enum wm_result sink_write(void *vctx, struct wm_batch *b)
 		 * batch through the stage below. */
 		int rc = c->use_binary ? copy_direct(c, b, &br, 1, st, err, sizeof(err)) : NEEDS_TEXT;
 		if (rc == NEEDS_TEXT) {
+			if (c->use_binary)
+				API->log(c->inst, WM_LOG_DEBUG, "a value does not fit its column's binary form: "
+				         "sending this batch as text");
 			rc = copy_direct(c, b, &br, 0, st, err, sizeof(err));
 			text_rows = 1;
 		}
