@@ -106,6 +106,12 @@ struct pg_sink_ctx {
 	char *sql_copy_stage;
 };
 
+/* pg_config.c: options and init. */
+extern const struct wm_option PG_OPTIONS[];
+int pg_sink_init(struct wm_instance *inst, const struct wm_config *cfg, enum wm_role role, void **out, char *err,
+                 size_t errlen);
+void pg_ctx_free(struct pg_sink_ctx *c); /* accepts NULL */
+
 /* pg_conn.c */
 int pg_connect(struct pg_sink_ctx *c, char *err, size_t errlen);
 void pg_disconnect(struct pg_sink_ctx *c);
