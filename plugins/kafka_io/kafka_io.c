@@ -56,6 +56,8 @@ static const struct wm_option kafka_options[] = {
 	{"revoke_timeout", WM_OPT_DURATION, "30s", 0, ROLE_SOURCE,
 	 "on a rebalance, how long to wait for in-flight records of revoked partitions to be acknowledged", 0, NULL,
 	 NULL},
+	{"close_timeout", WM_OPT_DURATION, "10s", 0, ROLE_SOURCE,
+	 "how long shutdown may take to commit and leave the group when brokers do not answer", 0, NULL, NULL},
 	{"poll_interval", WM_OPT_DURATION, "500ms", 0, ROLE_SOURCE, "longest wait for messages before checking for stop",
 	 0, NULL, NULL},
 	{NULL, 0, NULL, 0, 0, NULL, 0, NULL, NULL},
@@ -290,6 +292,7 @@ static int source_conf(struct kafka_io_ctx *c, const struct wm_config *cfg, rd_k
 	c->max_message_size = API->cfg_size(cfg, "max_message_size");
 	c->poll_interval_ms = API->cfg_duration_ms(cfg, "poll_interval");
 	c->revoke_timeout_ms = API->cfg_duration_ms(cfg, "revoke_timeout");
+	c->close_timeout_ms = API->cfg_duration_ms(cfg, "close_timeout");
 	int64_t commit_ms = API->cfg_duration_ms(cfg, "commit_interval");
 	if (!c->group_id) {
 		snprintf(err, errlen, "out of memory");
@@ -506,7 +509,10 @@ static void kafka_destroy(void *ctx)
 			kafka_sink_close(c);
 		if (c->rkt)
 			rd_kafka_topic_destroy(c->rkt);
-		rd_kafka_destroy(c->rk);
+		if (c->role == WM_ROLE_SOURCE && !c->consumer_closed)
+			rd_kafka_destroy_flags(c->rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+		else
+			rd_kafka_destroy(c->rk);
 	}
 	ctx_free(c);
 }

@@ -72,6 +72,9 @@ struct kafka_io_ctx {
 	int64_t max_message_size;
 	int64_t poll_interval_ms;
 	int64_t revoke_timeout_ms;
+	int64_t close_timeout_ms;
+	int closing;         /* destroy() is closing the consumer */
+	int consumer_closed; /* left the group in time; else destroy must not close again */
 	struct kafka_field_type *field_types;
 	size_t n_field_types;
 	struct wm_emitter *em; /* set while run() runs */

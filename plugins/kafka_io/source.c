@@ -125,6 +125,9 @@ static void describe(const rd_kafka_topic_partition_list_t *parts, char *buf, si
  * Revokes and shutdown store what is acknowledged right away. */
 #define STORE_INTERVAL_US 50000
 #define MS_PER_S 1000
+#define US_PER_MS 1000
+/* How long one wait for close events lasts before the deadline is checked. */
+#define CLOSE_POLL_MS 100
 #define NS_PER_MS 1000000L
 #define NS_PER_S 1000000000L
 
@@ -153,9 +156,24 @@ static void wait_acks(struct kafka_io_ctx *c, int64_t timeout_ms)
 }
 
 /* Commits the stored offsets now; nothing stored is not an error. */
-static void commit_sync(struct kafka_io_ctx *c, const char *when)
+/* Commits the stored offsets and waits up to timeout_ms for the answer (a
+ * blocking commit could hang while no broker answers); nothing stored is
+ * not an error. */
+static void commit_sync(struct kafka_io_ctx *c, const char *when, int64_t timeout_ms)
 {
-	rd_kafka_resp_err_t err = rd_kafka_commit(c->rk, NULL, 0);
+	int timeout = timeout_ms > INT32_MAX ? INT32_MAX : (int)timeout_ms;
+	rd_kafka_queue_t *q = rd_kafka_queue_new(c->rk);
+	rd_kafka_resp_err_t err = rd_kafka_commit_queue(c->rk, NULL, q, NULL, NULL);
+	if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+		rd_kafka_event_t *ev = rd_kafka_queue_poll(q, timeout);
+		if (ev) {
+			err = rd_kafka_event_error(ev);
+			rd_kafka_event_destroy(ev);
+		} else {
+			err = RD_KAFKA_RESP_ERR__TIMED_OUT;
+		}
+	}
+	rd_kafka_queue_destroy(q);
 	if (err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
 		API->log(c->inst, WM_LOG_WARN, "commit %s failed: %s", when, rd_kafka_err2str(err));
 }
@@ -199,8 +217,9 @@ void kafka_source_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka
 				         c->revoke_timeout_ms);
 		}
 		store_acked(c);
-		if (!rd_kafka_assignment_lost(rk))
-			commit_sync(c, "on revoke");
+		/* On close, kafka_source_close() has just committed. */
+		if (!c->closing && !rd_kafka_assignment_lost(rk))
+			commit_sync(c, "on revoke", c->revoke_timeout_ms);
 	} else {
 		API->log(c->inst, WM_LOG_ERROR, "rebalance failed: %s", rd_kafka_err2str(err));
 	}
@@ -325,9 +344,32 @@ int kafka_source_run(void *ctx, struct wm_emitter *em)
 /* Commits what the sink acknowledged and leaves the group. */
 void kafka_source_close(struct kafka_io_ctx *c)
 {
+	int64_t deadline = API->mono_us() + c->close_timeout_ms * US_PER_MS;
+	c->closing = 1;
 	store_acked(c);
-	commit_sync(c, "on shutdown");
-	rd_kafka_resp_err_t err = rd_kafka_consumer_close(c->rk);
-	if (err)
-		API->log(c->inst, WM_LOG_WARN, "closing the consumer: %s", rd_kafka_err2str(err));
+	commit_sync(c, "on shutdown", c->close_timeout_ms);
+	/* Leave the group asynchronously so an unreachable cluster cannot hold
+	 * shutdown longer than close_timeout. (librdkafka 2.0's destroy may
+	 * still wait up to session.timeout.ms for its group handler then.) */
+	rd_kafka_queue_t *q = rd_kafka_queue_new(c->rk);
+	rd_kafka_error_t *e = rd_kafka_consumer_close_queue(c->rk, q);
+	if (e) {
+		API->log(c->inst, WM_LOG_WARN, "closing the consumer: %s", rd_kafka_error_string(e));
+		rd_kafka_error_destroy(e);
+	}
+	while (!e && !rd_kafka_consumer_closed(c->rk) && API->mono_us() < deadline) {
+		rd_kafka_event_t *ev = rd_kafka_queue_poll(q, CLOSE_POLL_MS);
+		if (ev && rd_kafka_event_type(ev) == RD_KAFKA_EVENT_REBALANCE)
+			kafka_source_rebalance_cb(c->rk, rd_kafka_event_error(ev), rd_kafka_event_topic_partition_list(ev),
+			                          c);
+		if (ev)
+			rd_kafka_event_destroy(ev);
+	}
+	c->consumer_closed = !e && rd_kafka_consumer_closed(c->rk);
+	if (!c->consumer_closed)
+		API->log(c->inst, WM_LOG_WARN,
+		         "the consumer did not leave group '%s' within %" PRId64
+		         "ms (brokers unreachable?); its partitions move on after session.timeout.ms",
+		         c->group_id, c->close_timeout_ms);
+	rd_kafka_queue_destroy(q);
 }

@@ -2,7 +2,8 @@
 # kafka_io across a broker crash: while the broker is down the sink acks
 # nothing (acks come from delivery reports, never from enqueueing), batches
 # are retried, and after the restart every record is in the topic; a
-# consumer running through the outage loses nothing either.
+# consumer running through the outage loses nothing either; and a consumer
+# whose broker is gone for good still shuts down in bounded time.
 . "${WMHOST_ROOT:-$PWD}/tests/plugins/kafka_io/lib.sh"
 private_kafka
 N=3000
@@ -72,4 +73,20 @@ rc=$?
 sort -n -u "$T/consumed" >"$T/consumed.seqs"
 check "source_consumes_everything_across_a_broker_crash" cmp -s "$T/consumed.seqs" "$T/want.seqs"
 check "source_stops_cleanly_after_the_outage" test $rc -eq 0
+# With the broker gone for good, shutdown still ends: the final commit and
+# leaving the group are bounded by close_timeout (librdkafka 2.0 then waits
+# up to session.timeout.ms more for its group handler).
+sed -e "s/^  group_id: .*/  group_id: orphan-$TOPIC\n  close_timeout: 3s\n  properties: { session.timeout.ms: 6000 }/" -e "s|$T/consumed|$T/orphaned|" \
+	"$T/consume.yaml" >"$T/orphan.yaml"
+wmhost_bg orphan run "$T/orphan.yaml"
+pid=$BG_PID
+wait_for 30 has_lines "$T/orphaned" $N
+"$KAFKA_SH" kill "$T/kafka"
+sleep 1
+t0=$SECONDS
+stop_wait "$pid"
+rc=$?
+check "source_shutdown_is_bounded_when_the_broker_is_gone" test $rc -eq 0 -a $((SECONDS - t0)) -le 15
+grep -q 'did not leave group' "$T/orphan.err" || tail -n 5 "$T/orphan.err"
+echo "# stopped $((SECONDS - t0))s after SIGTERM with no broker"
 sanitizer_check
