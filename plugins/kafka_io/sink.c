@@ -199,11 +199,12 @@ enum wm_result kafka_sink_write(void *ctx, struct wm_batch *b)
 	c->last_err = RD_KAFKA_RESP_ERR_NO_ERROR;
 	c->n_suspects = 0;
 	c->isolating = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (produce_one(c, b, i, &produce_err) < 0)
-			produce_failed++;
+	size_t handed = 0;
+	for (size_t i = 0; i < n; i++, handed++) {
 		if (API->batch_aborting(b))
 			break;
+		if (produce_one(c, b, i, &produce_err) < 0)
+			produce_failed++;
 	}
 	/* Never ack on enqueue: wait until every message has its report. */
 	while (c->pending > 0 && !API->batch_aborting(b))
@@ -228,9 +229,10 @@ enum wm_result kafka_sink_write(void *ctx, struct wm_batch *b)
 		API->log(c->inst, WM_LOG_ERROR, "producer cannot continue: %s", fatal);
 		return WM_FATAL;
 	}
-	if (abandoned > 0) {
-		API->log(c->inst, WM_LOG_WARN, "shutdown deadline: %zu message(s) of the batch still without delivery report",
-		         abandoned);
+	if (abandoned > 0 || handed < n) {
+		API->log(c->inst, WM_LOG_WARN,
+		         "shutdown deadline: %zu message(s) of the batch without delivery report, %zu not sent", abandoned,
+		         n - handed);
 		return WM_RETRY;
 	}
 	if (produce_failed > 0) {

@@ -100,6 +100,8 @@ void kafka_source_ack(void *ctx, uint32_t stream, int64_t offset)
 void kafka_source_stop(void *ctx)
 {
 	struct kafka_io_ctx *c = ctx;
+	if (!c->rk)
+		return;
 	rd_kafka_queue_t *q = rd_kafka_queue_get_consumer(c->rk);
 	if (q) {
 		rd_kafka_queue_yield(q);
