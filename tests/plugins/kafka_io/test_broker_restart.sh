@@ -89,4 +89,26 @@ rc=$?
 check "source_shutdown_is_bounded_when_the_broker_is_gone" test $rc -eq 0 -a $((SECONDS - t0)) -le 15
 grep -q 'did not leave group' "$T/orphan.err" || tail -n 5 "$T/orphan.err"
 echo "# stopped $((SECONDS - t0))s after SIGTERM with no broker"
+
+# The sink with no broker: shutdown gives up after shutdown_timeout, flushes
+# for flush_timeout, and says how many messages were not delivered.
+cat >"$T/stuck.yaml" <<EOF
+name: stuck
+source: { plugin: counting, count: 20 }
+sink:
+  plugin: kafka_io
+  brokers: \${KAFKA_BROKERS}
+  topic: $TOPIC
+  delivery_timeout: 60s
+  flush_timeout: 2s
+shutdown_timeout: 2s
+EOF
+wmhost_bg stuck run "$T/stuck.yaml"
+pid=$BG_PID
+sleep 2
+t0=$SECONDS
+stop_wait "$pid"
+check "sink_shutdown_without_broker_is_bounded" test $((SECONDS - t0)) -le 10
+check "sink_shutdown_reports_undelivered_messages" grep -q ' 20 not delivered (flush timeout 2000ms)' "$T/stuck.err"
+grep -q 'not delivered' "$T/stuck.err" || tail -n 5 "$T/stuck.err" | cut -c1-300
 sanitizer_check
