@@ -157,7 +157,6 @@ static void wait_acks(struct kafka_io_ctx *c, int64_t timeout_ms)
 	pthread_mutex_unlock(&c->streams_lock);
 }
 
-/* Commits the stored offsets now; nothing stored is not an error. */
 /* Commits the stored offsets and waits up to timeout_ms for the answer (a
  * blocking commit could hang while no broker answers); nothing stored is
  * not an error. */
