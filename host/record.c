@@ -1,55 +1,104 @@
 /* Typed records. Fields are kept in insertion order in a small array: a
- * check record has about 25 fields, so a linear lookup beats hashing. */
+ * check record has about 25 fields, so a linear lookup beats hashing, and a
+ * 64-bit filter of name hashes lets most setters append without looking. */
 #include "record.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+#define CHUNK_MIN 2048
+
 struct wm_record *wmh_record_new(void)
 {
-	return calloc(1, sizeof(struct wm_record));
-}
-
-static void value_clear(struct wm_value *v)
-{
-	if (v->type == WM_STRING || v->type == WM_BYTES)
-		free((char *)v->u.s.ptr);
-	v->type = WM_NULL;
+	struct wm_record *r = malloc(sizeof *r);
+	if (!r)
+		return NULL;
+	/* only the header needs zeroing; the inline arrays are filled as used */
+	memset(r, 0, offsetof(struct wm_record, inline_fields));
+	r->fields = r->inline_fields;
+	r->cap = WMH_INLINE_FIELDS;
+	return r;
 }
 
 void wmh_record_free(struct wm_record *r)
 {
 	if (!r)
 		return;
-	for (size_t i = 0; i < r->n; i++) {
-		free(r->fields[i].name);
-		value_clear(&r->fields[i].v);
+	for (struct wmh_chunk *c = r->chunks, *n; c; c = n) {
+		n = c->next;
+		free(c);
 	}
-	free(r->fields);
-	free(r->key);
+	if (r->fields != r->inline_fields)
+		free(r->fields);
 	free(r);
 }
 
-/* Finds or appends the field called name; its old value is released. */
+/* n bytes from the record's arena; never moves once handed out. */
+static char *arena(struct wm_record *r, size_t n)
+{
+	if (r->inline_used + n <= WMH_INLINE_BYTES) {
+		char *p = r->inline_bytes + r->inline_used;
+		r->inline_used += n;
+		return p;
+	}
+	struct wmh_chunk *c = r->chunks;
+	if (!c || c->cap - c->used < n) {
+		size_t cap = n > CHUNK_MIN ? n : CHUNK_MIN;
+		c = malloc(sizeof *c + cap);
+		if (!c)
+			return NULL;
+		c->cap = cap;
+		c->used = 0;
+		c->next = r->chunks;
+		r->chunks = c;
+	}
+	char *p = c->data + c->used;
+	c->used += n;
+	return p;
+}
+
+static uint64_t name_bit(const char *name)
+{
+	uint32_t h = 2166136261u; /* FNV-1a */
+	for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+		h = (h ^ *p) * 16777619u;
+	return (uint64_t)1 << (h & 63);
+}
+
+/* Finds or appends the field called name; its old value is dropped (the
+ * arena keeps its bytes until the record is freed). */
 static struct wm_value *slot(struct wm_record *r, const char *name)
 {
-	for (size_t i = 0; i < r->n; i++) {
-		if (strcmp(r->fields[i].name, name) == 0) {
-			value_clear(&r->fields[i].v);
-			return &r->fields[i].v;
+	uint64_t bit = name_bit(name);
+	if (r->name_bloom & bit) {
+		for (size_t i = 0; i < r->n; i++) {
+			if (r->fields[i].name[0] == name[0] && strcmp(r->fields[i].name, name) == 0) {
+				r->fields[i].v.type = WM_NULL;
+				return &r->fields[i].v;
+			}
 		}
 	}
 	if (r->n == r->cap) {
-		size_t cap = r->cap ? r->cap * 2 : 16;
-		struct wmh_field *f = realloc(r->fields, cap * sizeof *f);
+		size_t cap = r->cap * 2;
+		struct wmh_field *f;
+		if (r->fields == r->inline_fields) {
+			f = malloc(cap * sizeof *f);
+			if (f)
+				memcpy(f, r->fields, r->n * sizeof *f);
+		} else {
+			f = realloc(r->fields, cap * sizeof *f);
+		}
 		if (!f)
 			return NULL;
 		r->fields = f;
 		r->cap = cap;
 	}
-	char *n = strdup(name);
+	size_t len = strlen(name) + 1;
+	char *n = arena(r, len);
 	if (!n)
 		return NULL;
+	memcpy(n, name, len);
+	r->name_bloom |= bit;
 	struct wmh_field *f = &r->fields[r->n++];
 	f->name = n;
 	f->v.type = WM_NULL;
@@ -96,17 +145,15 @@ int wmh_record_set_double(struct wm_record *r, const char *name, double d)
 
 static int set_blob(struct wm_record *r, const char *name, enum wm_type t, const void *p, size_t len)
 {
-	char *copy = malloc(len + 1);
+	struct wm_value *v = slot(r, name);
+	if (!v)
+		return WM_E_NOMEM;
+	char *copy = arena(r, len + 1);
 	if (!copy)
 		return WM_E_NOMEM;
 	if (len)
 		memcpy(copy, p, len);
 	copy[len] = 0;
-	struct wm_value *v = slot(r, name);
-	if (!v) {
-		free(copy);
-		return WM_E_NOMEM;
-	}
 	v->type = t;
 	v->u.s.ptr = copy;
 	v->u.s.len = len;
@@ -146,13 +193,12 @@ int wmh_record_set_key(struct wm_record *r, const void *key, size_t len)
 {
 	void *k = NULL;
 	if (key) {
-		k = malloc(len + 1);
+		k = arena(r, len + 1);
 		if (!k)
 			return WM_E_NOMEM;
 		memcpy(k, key, len);
 		((char *)k)[len] = 0;
 	}
-	free(r->key);
 	r->key = k;
 	r->key_len = key ? len : 0;
 	return 0;
@@ -182,8 +228,10 @@ const struct wm_value *wmh_record_value_at(const struct wm_record *r, size_t i)
 
 const struct wm_value *wmh_record_get(const struct wm_record *r, const char *name)
 {
+	if (!(r->name_bloom & name_bit(name)))
+		return NULL;
 	for (size_t i = 0; i < r->n; i++)
-		if (strcmp(r->fields[i].name, name) == 0)
+		if (r->fields[i].name[0] == name[0] && strcmp(r->fields[i].name, name) == 0)
 			return &r->fields[i].v;
 	return NULL;
 }

@@ -9,9 +9,24 @@ struct wmh_field {
 	struct wm_value v; /* strings and bytes point into owned memory */
 };
 
+/* Memory for names and values comes from the record's own arena: a block
+ * inside the record, then chunks that never move. A check record (about 25
+ * fields) costs one allocation to build and one free to release. */
+#define WMH_INLINE_FIELDS 24
+#define WMH_INLINE_BYTES 512
+
+struct wmh_chunk {
+	struct wmh_chunk *next;
+	size_t cap, used;
+	char data[];
+};
+
 struct wm_record {
-	struct wmh_field *fields;
+	struct wmh_field *fields; /* inline_fields until it outgrows them */
 	size_t n, cap;
+	uint64_t name_bloom; /* a bit per name hash: most setters skip the search */
+	struct wmh_chunk *chunks;
+	size_t inline_used;
 	void *key;
 	size_t key_len;
 	int has_pos;
@@ -20,6 +35,8 @@ struct wm_record {
 	uint64_t ack_seq; /* host-internal: slot in the ack tracker */
 	int ack_tracked;
 	int dead; /* host-internal: a source dead letter travelling to the sink thread */
+	struct wmh_field inline_fields[WMH_INLINE_FIELDS];
+	char inline_bytes[WMH_INLINE_BYTES];
 };
 
 struct wm_record *wmh_record_new(void);

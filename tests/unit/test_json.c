@@ -41,6 +41,36 @@ static void record_fields_keep_order_and_replace(void)
 	wmh_record_free(NULL);
 }
 
+static void records_grow_past_inline_storage(void)
+{
+	struct wm_record *r = wmh_record_new();
+	char name[32], big[5000];
+	memset(big, 'b', sizeof big - 1);
+	big[sizeof big - 1] = 0;
+	for (int i = 0; i < 100; i++) {
+		snprintf(name, sizeof name, "field_%d", i);
+		if (i % 10 == 0)
+			wmh_record_set_string(r, name, big); /* larger than a chunk */
+		else
+			wmh_record_set_int(r, name, i);
+	}
+	wmh_record_set_string(r, "field_5", "replaced"); /* replace keeps position */
+	CHECK(wmh_record_count(r) == 100);
+	CHECK_STR(wmh_record_name_at(r, 5), "field_5");
+	CHECK_STR(wmh_record_get(r, "field_5")->u.s.ptr, "replaced");
+	CHECK(wmh_record_get(r, "field_99")->u.i == 99);
+	CHECK(wmh_record_get(r, "field_90")->u.s.len == sizeof big - 1);
+	CHECK(wmh_record_get(r, "field_100") == NULL);
+	char key[3000];
+	memset(key, 'k', sizeof key);
+	wmh_record_set_key(r, key, sizeof key);
+	size_t kl;
+	CHECK(memcmp(wmh_record_key(r, &kl), key, sizeof key) == 0 && kl == sizeof key);
+	wmh_record_set_key(r, NULL, 0);
+	CHECK(wmh_record_key(r, &kl) == NULL && kl == 0);
+	wmh_record_free(r); /* ASan checks every chunk is released */
+}
+
 static void every_type_round_trips(void)
 {
 	struct wm_record *r = wmh_record_new();
@@ -214,6 +244,7 @@ static void bytes_encode_as_base64(void)
 int main(void)
 {
 	RUN(record_fields_keep_order_and_replace);
+	RUN(records_grow_past_inline_storage);
 	RUN(every_type_round_trips);
 	RUN(unicode_and_escapes_round_trip);
 	RUN(invalid_utf8_is_replaced_on_encode_and_refused_on_decode);
