@@ -48,7 +48,7 @@ expect "redirect_not_followed_302_within_default_range_is_ok" s302-nofollow 'r["
 expect "redirect_not_followed_302_outside_spec_is_status_mismatch" s302-not-in 'r["result"] == "status_mismatch" and r["status_code"] == 302'
 expect "status_500_is_status_mismatch" s500 'r["result"] == "status_mismatch" and r["status_code"] == 500'
 expect "missing_pattern_is_pattern_mismatch" pattern-miss 'r["result"] == "pattern_mismatch" and r["pattern_matched"] is False and r["pattern"] == "no such text"'
-expect "slow_answer_is_timeout" timeout 'r["result"] == "timeout" and r["status_code"] == 0 and r["ttfb_ms"] is None and 1000 <= r["response_time_ms"] < 1300'
+expect "slow_answer_is_timeout" timeout 'r["result"] == "timeout" and r["status_code"] == 0 and r["ttfb_ms"] is None and 1000 <= r["response_time_ms"] < 1400'
 expect "unknown_host_is_dns_error" dns 'r["result"] == "dns_error" and r["dns_ms"] is None and r["connect_ms"] is None and r["remote_ip"] == ""'
 expect "refused_port_is_connect_error" refused 'r["result"] == "connect_error" and r["connect_ms"] is None and r["status_code"] == 0'
 expect "self_signed_certificate_with_verify_is_tls_error" tls 'r["result"] == "tls_error" and "certificate" in r["error"]'
