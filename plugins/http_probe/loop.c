@@ -119,9 +119,14 @@ static int on_socket(CURL *e, curl_socket_t s, int what, void *userp, void *sock
 		return 0;
 	}
 	ev.events = ((what & CURL_POLL_IN) ? EPOLLIN : 0) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0);
-	/* curl may hand us a reused descriptor number: try both operations. */
-	if (epoll_ctl(lp->ep, EPOLL_CTL_MOD, s, &ev) < 0 && errno == ENOENT)
-		epoll_ctl(lp->ep, EPOLL_CTL_ADD, s, &ev);
+	if (socketp) {
+		epoll_ctl(lp->ep, EPOLL_CTL_MOD, s, &ev);
+		return 0;
+	}
+	/* A new socket for curl; mark it so later calls modify it. */
+	if (epoll_ctl(lp->ep, EPOLL_CTL_ADD, s, &ev) < 0 && errno == EEXIST)
+		epoll_ctl(lp->ep, EPOLL_CTL_MOD, s, &ev);
+	curl_multi_assign(lp->multi, s, lp);
 	return 0;
 }
 
