@@ -17,6 +17,8 @@
 #   PLAINTEXT  KAFKA_BROKERS
 #   SSL        KAFKA_SSL_BROKERS, client certificate required; the CA, client
 #              certificate and key (PEM) are in DIR/ssl and named in DIR/env
+#   SASL_PLAINTEXT  KAFKA_SASL_BROKERS, mechanisms PLAIN and SCRAM-SHA-256 for
+#              KAFKA_SASL_USERNAME / KAFKA_SASL_PASSWORD
 # KAFKA_JARS is the broker's jar directory, for Kafka's own command-line
 # classes (java -cp "$KAFKA_JARS/*" kafka.admin.ConfigCommand ...).
 # Topics are auto-created on first use (KAFKA_AUTO_CREATE=false turns that
@@ -34,6 +36,9 @@ START_TIMEOUT=${KAFKA_START_TIMEOUT:-90}
 STOP_TIMEOUT=${KAFKA_STOP_TIMEOUT:-30}
 # Test-only keystore password; the keys never leave DIR.
 STOREPASS=wmhost-test
+# The SASL user (PLAIN and SCRAM-SHA-256), test-only too.
+SASL_USER=wmhost
+SASL_PASSWORD=wmhost-sasl-secret
 
 die() { echo "kafka.sh: $*" >&2; exit 1; }
 
@@ -77,12 +82,12 @@ resolve_jars() {
 	echo "$d"
 }
 
-# Three distinct free loopback ports: plaintext, SSL, controller.
+# Four distinct free loopback ports: plaintext, SSL, controller, SASL.
 free_ports() {
 	python3 - <<'EOF'
 import socket
 socks = []
-for _ in range(3):
+for _ in range(4):
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     socks.append(s)
@@ -127,9 +132,12 @@ write_config() {
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$CONTROLLER_PORT
-listeners=PLAINTEXT://127.0.0.1:$PLAIN_PORT,SSL://127.0.0.1:$SSL_PORT,CONTROLLER://127.0.0.1:$CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$PLAIN_PORT,SSL://127.0.0.1:$SSL_PORT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SSL:SSL,CONTROLLER:PLAINTEXT
+listeners=PLAINTEXT://127.0.0.1:$PLAIN_PORT,SSL://127.0.0.1:$SSL_PORT,SASL_PLAINTEXT://127.0.0.1:$SASL_PORT,CONTROLLER://127.0.0.1:$CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$PLAIN_PORT,SSL://127.0.0.1:$SSL_PORT,SASL_PLAINTEXT://127.0.0.1:$SASL_PORT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT
+sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256
+listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_$SASL_USER="$SASL_PASSWORD";
+listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
 log.dirs=$DIR/data
@@ -174,6 +182,9 @@ KAFKA_SSL_CA=$DIR/ssl/ca.crt
 KAFKA_SSL_CERT=$DIR/ssl/client.crt
 KAFKA_SSL_KEY=$DIR/ssl/client.key
 KAFKA_SSL_KCAT_CONF=$DIR/ssl/kcat.conf
+KAFKA_SASL_BROKERS=127.0.0.1:$SASL_PORT
+KAFKA_SASL_USERNAME=$SASL_USER
+KAFKA_SASL_PASSWORD=$SASL_PASSWORD
 KAFKA_VERSION=$KAFKA_VERSION
 KAFKA_JARS=$KAFKA_JARS
 KAFKA_DIR=$DIR
@@ -204,10 +215,14 @@ do_start() {
 	KAFKA_JARS=$jars
 	KAFKA_VERSION=${jars##*/kafka-}
 	if [ ! -f "$DIR/ports" ]; then
-		read -r PLAIN_PORT SSL_PORT CONTROLLER_PORT <<<"$(free_ports)"
-		echo "PLAIN_PORT=$PLAIN_PORT SSL_PORT=$SSL_PORT CONTROLLER_PORT=$CONTROLLER_PORT" >"$DIR/ports"
+		read -r PLAIN_PORT SSL_PORT CONTROLLER_PORT SASL_PORT <<<"$(free_ports)"
+		echo "PLAIN_PORT=$PLAIN_PORT SSL_PORT=$SSL_PORT CONTROLLER_PORT=$CONTROLLER_PORT SASL_PORT=$SASL_PORT" >"$DIR/ports"
 	fi
 	. "$DIR/ports"
+	if [ -z "${SASL_PORT:-}" ]; then # DIR made before the SASL listener existed
+		SASL_PORT=$(free_ports | cut -d' ' -f4)
+		echo "SASL_PORT=$SASL_PORT" >>"$DIR/ports"
+	fi
 	if pid=$(broker_pid); then
 		write_env
 		cat "$DIR/env"
@@ -221,6 +236,7 @@ do_start() {
 		cluster_id=$(python3 -c 'import base64,uuid; print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')
 		java -Xmx256m -cp "$jars/*" -Dlog4j.configuration="file:$DIR/log4j.properties" \
 			kafka.tools.StorageTool format -t "$cluster_id" -c "$DIR/server.properties" \
+			--add-scram "SCRAM-SHA-256=[name=$SASL_USER,password=$SASL_PASSWORD]" \
 			>"$DIR/format.log" 2>&1 || { cat "$DIR/format.log" >&2; die "formatting the storage failed"; }
 	fi
 	# setsid: the broker belongs to no test's process group; only this
