@@ -18,7 +18,8 @@ start=$(date +%s%N)
 probe "$T/p.yaml" 300
 rc=$?
 wall_ms=$((($(date +%s%N) - start) / 1000000))
-check "thousand_targets_run_exits_0_(${wall_ms}ms)" [ $rc -eq 0 ]
+echo "# 1,000 targets took ${wall_ms} ms"
+check "thousand_targets_run_exits_0" [ $rc -eq 0 ]
 [ $rc -eq 0 ] || tail -n 20 "$T/err.log"
 expect_all "every_target_checked_exactly_once" "len(rs) == 2 * $N and len({r['url'] for r in rs}) == 2 * $N"
 expect_all "every_check_id_unique" 'len({r["check_id"] for r in rs}) == len(rs)'

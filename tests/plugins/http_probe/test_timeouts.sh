@@ -30,4 +30,5 @@ expect "slow_answers_within_timeout_are_ok" slow-4 "r['result'] == 'ok' and 2000
 expect "endless_body_stops_at_max_body_not_timeout" endless "r['result'] == 'body_too_large' and r['body_bytes'] == 4 * 1024 * 1024"
 expect "fast_target_is_not_stalled_by_slow_ones" fast "r['result'] == 'ok' and r['response_time_ms'] < 500"
 # the four 2 s checks and the 1.5 s drip run at once, not one after another
-check "checks_run_concurrently_(${wall_ms}ms_for_8_targets)" [ $wall_ms -lt 6000 ]
+echo "# 8 targets took ${wall_ms} ms"
+check "checks_run_concurrently" [ $wall_ms -lt 6000 ]
