@@ -253,7 +253,6 @@ enum wm_result kafka_sink_write(void *ctx, struct wm_batch *b)
 void kafka_sink_close(struct kafka_io_ctx *c)
 {
 	int timeout = c->flush_timeout_ms > INT32_MAX ? INT32_MAX : (int)c->flush_timeout_ms;
-	int before = rd_kafka_outq_len(c->rk);
 	rd_kafka_flush(c->rk, timeout);
 	int left = rd_kafka_outq_len(c->rk);
 	if (left > 0) {
@@ -262,7 +261,7 @@ void kafka_sink_close(struct kafka_io_ctx *c)
 		rd_kafka_purge(c->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
 		rd_kafka_flush(c->rk, DR_POLL_MS);
 	}
-	if (before > 0 || c->late_failed > 0 || c->late_delivered > 0)
+	if (left > 0 || c->late_failed > 0 || c->late_delivered > 0)
 		API->log(c->inst, left > 0 || c->late_failed > 0 ? WM_LOG_WARN : WM_LOG_INFO,
 		         "shutdown: %" PRIu64 " message(s) of abandoned batches delivered late, %" PRIu64
 		         " not delivered (flush timeout %dms)",
