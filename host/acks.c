@@ -139,10 +139,17 @@ int wmh_acks_done(struct wmh_acks *a, const struct wm_record *r, uint32_t *strea
 
 void wmh_acks_settled(struct wmh_acks *a, const struct wm_record *r)
 {
-	if (!r->ack_tracked)
+	if (r->ack_tracked)
+		wmh_acks_settled_n(a, 1);
+}
+
+void wmh_acks_settled_n(struct wmh_acks *a, uint64_t n)
+{
+	if (!n)
 		return;
 	pthread_mutex_lock(&a->mu);
-	if (a->outstanding > 0 && --a->outstanding == 0)
+	a->outstanding = a->outstanding > n ? a->outstanding - n : 0;
+	if (a->outstanding == 0)
 		pthread_cond_broadcast(&a->idle);
 	pthread_mutex_unlock(&a->mu);
 }

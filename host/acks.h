@@ -20,6 +20,7 @@ int wmh_acks_done(struct wmh_acks *a, const struct wm_record *r, uint32_t *strea
  * only then does r stop counting as outstanding, so wait_idle never returns
  * while an ack() to the source is still on its way. */
 void wmh_acks_settled(struct wmh_acks *a, const struct wm_record *r);
+void wmh_acks_settled_n(struct wmh_acks *a, uint64_t n); /* n tracked records at once */
 /* Waits until nothing tracked is outstanding; 0, or -1 on timeout or when
  * *abort becomes true. */
 int wmh_acks_wait_idle(struct wmh_acks *a, int64_t timeout_us, atomic_int *abort);

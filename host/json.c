@@ -229,22 +229,22 @@ static int string(struct parser *p, struct strbuf *out)
 			}
 			continue;
 		}
-		if (c < 0x80) {
-			size_t start = p->i;
-			while (p->i < p->n) {
-				unsigned char d = (unsigned char)p->s[p->i];
-				if (d < 0x20 || d >= 0x80 || d == '"' || d == '\\')
+		/* a run of bytes copied as they are: ASCII and valid UTF-8 */
+		size_t start = p->i;
+		while (p->i < p->n) {
+			unsigned char d = (unsigned char)p->s[p->i];
+			if (d < 0x80) {
+				if (d < 0x20 || d == '"' || d == '\\')
 					break;
 				p->i++;
+				continue;
 			}
-			strbuf_appendn(out, p->s + start, p->i - start);
-			continue;
+			size_t len = utf8_valid_prefix((const unsigned char *)p->s + p->i, p->n - p->i);
+			if (!len)
+				return fail(p, "invalid UTF-8");
+			p->i += len;
 		}
-		size_t len = utf8_valid_prefix((const unsigned char *)p->s + p->i, p->n - p->i);
-		if (!len)
-			return fail(p, "invalid UTF-8");
-		strbuf_appendn(out, p->s + p->i, len);
-		p->i += len;
+		strbuf_appendn(out, p->s + start, p->i - start);
 	}
 }
 

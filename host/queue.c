@@ -18,6 +18,9 @@ struct wmh_queue {
 	struct wm_record **extra;
 	size_t extra_len, extra_cap;
 	int draining, closed, aborted, flush;
+	/* how many queued records would let the waiting consumer go on (0: it
+	 * is not waiting); a producer wakes it only then, not per record */
+	size_t wake_at;
 };
 
 static void deadline_after(struct timespec *ts, int64_t us)
@@ -108,7 +111,8 @@ int wmh_queue_push(struct wmh_queue *q, struct wm_record *r)
 		}
 		q->extra[q->extra_len++] = r;
 	}
-	pthread_cond_signal(&q->not_empty);
+	if (q->wake_at && q->len + q->extra_len >= q->wake_at)
+		pthread_cond_signal(&q->not_empty);
 	pthread_mutex_unlock(&q->mu);
 	return 0;
 }
@@ -116,19 +120,23 @@ int wmh_queue_push(struct wmh_queue *q, struct wm_record *r)
 size_t wmh_queue_pop_batch(struct wmh_queue *q, struct wm_record **out, size_t max, int64_t max_wait_us)
 {
 	pthread_mutex_lock(&q->mu);
+	q->wake_at = 1;
 	while (q->len == 0 && !q->closed && !q->aborted)
 		pthread_cond_wait(&q->not_empty, &q->mu);
 	if (q->aborted || q->len == 0) {
+		q->wake_at = 0;
 		pthread_mutex_unlock(&q->mu);
 		return 0;
 	}
 	struct timespec dl;
 	deadline_after(&dl, max_wait_us);
-	/* a full queue cannot grow the batch further: cut it now */
-	while (q->len < max && q->len < q->cap && !q->closed && !q->draining && !q->aborted && !q->flush) {
+	/* a full queue cannot grow the batch further: cut it at capacity */
+	q->wake_at = max < q->cap ? max : q->cap;
+	while (q->len < q->wake_at && !q->closed && !q->draining && !q->aborted && !q->flush) {
 		if (pthread_cond_timedwait(&q->not_empty, &q->mu, &dl) == ETIMEDOUT)
 			break;
 	}
+	q->wake_at = 0;
 	q->flush = 0;
 	size_t n = 0;
 	while (n < max && q->len > 0) {

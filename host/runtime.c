@@ -142,15 +142,59 @@ int wmh_batch_aborting(const struct wm_batch *b)
 	return b->pl ? b->pl->aborting : 0;
 }
 
-/* A record is finished (durable or dead-lettered): release its position. */
-static void complete(struct wmh_pipeline *pl, struct wm_record *r)
+/* Positions released while finishing a batch: the source gets one ack()
+ * per stream per batch, not one per record. */
+struct ack_acc {
+	struct {
+		uint32_t stream;
+		int64_t offset;
+	} *v;
+	size_t n, cap;
+	uint64_t settle; /* tracked records finished */
+};
+
+/* A record is finished (durable or dead-lettered): note its position. */
+static void complete(struct wmh_pipeline *pl, struct wm_record *r, struct ack_acc *acc)
 {
 	uint32_t stream;
 	int64_t offset;
-	if (wmh_acks_done(pl->acks, r, &stream, &offset) && pl->source->plugin->desc->ack)
-		pl->source->plugin->desc->ack(pl->source->ctx, stream, offset);
-	wmh_acks_settled(pl->acks, r);
+	if (wmh_acks_done(pl->acks, r, &stream, &offset)) {
+		size_t i = 0;
+		while (i < acc->n && acc->v[i].stream != stream)
+			i++;
+		if (i == acc->n && acc->n == acc->cap) {
+			size_t cap = acc->cap ? acc->cap * 2 : 16;
+			void *nv = realloc(acc->v, cap * sizeof *acc->v);
+			if (nv) {
+				acc->v = nv;
+				acc->cap = cap;
+			}
+		}
+		if (i < acc->cap) {
+			if (i == acc->n)
+				acc->n++;
+			acc->v[i].stream = stream;
+			acc->v[i].offset = offset; /* positions only move forward */
+		} else if (pl->source->plugin->desc->ack) {
+			pl->source->plugin->desc->ack(pl->source->ctx, stream, offset); /* no memory: ack now */
+		}
+	}
+	if (r->ack_tracked)
+		acc->settle++;
 	wmh_record_free(r);
+}
+
+/* Passes the released positions to the source, then lets wait_acked see
+ * those records as finished. */
+static void flush_acks(struct wmh_pipeline *pl, struct ack_acc *acc)
+{
+	void (*ack)(void *, uint32_t, int64_t) = pl->source->plugin->desc->ack;
+	for (size_t i = 0; i < acc->n; i++)
+		if (ack)
+			ack(pl->source->ctx, acc->v[i].stream, acc->v[i].offset);
+	acc->n = 0;
+	wmh_acks_settled_n(pl->acks, acc->settle);
+	acc->settle = 0;
 }
 
 static uint64_t rng_next(uint64_t *s)
@@ -197,7 +241,8 @@ static void drop_undelivered(struct wmh_pipeline *pl, struct wm_record **recs, s
 
 /* Writes one batch until every record is durable or dead-lettered, or the
  * pipeline gives up (abort / fatal). Takes ownership of recs[]. */
-static void write_batch(struct wmh_pipeline *pl, struct wm_record **recs, size_t n, uint64_t *rng)
+static void write_batch(struct wmh_pipeline *pl, struct wm_record **recs, size_t n, uint64_t *rng,
+                        struct ack_acc *acc)
 {
 	const struct wm_plugin *sink = pl->sink->plugin->desc;
 	/* source dead letters first go to the dead-letter target */
@@ -207,7 +252,7 @@ static void write_batch(struct wmh_pipeline *pl, struct wm_record **recs, size_t
 			const struct wm_value *why = wmh_record_get(recs[i], "reason");
 			if (wmh_dlq_record(pl, recs[i], why ? why->u.s.ptr : "bad record") == 0) {
 				atomic_fetch_add(&pl->stats.dead, 1);
-				complete(pl, recs[i]);
+				complete(pl, recs[i], acc);
 			} else {
 				drop_undelivered(pl, &recs[i], 1);
 			}
@@ -216,6 +261,7 @@ static void write_batch(struct wmh_pipeline *pl, struct wm_record **recs, size_t
 		}
 	}
 	n = m;
+	flush_acks(pl, acc);
 	if (n == 0)
 		return;
 	unsigned char *state = calloc(n, 1);
@@ -237,13 +283,13 @@ static void write_batch(struct wmh_pipeline *pl, struct wm_record **recs, size_t
 			if (state[i] == WMH_FAILED) {
 				if (wmh_dlq_record(pl, recs[i], reason[i]) == 0) {
 					atomic_fetch_add(&pl->stats.dead, 1);
-					complete(pl, recs[i]);
+					complete(pl, recs[i], acc);
 				} else {
 					drop_undelivered(pl, &recs[i], 1);
 				}
 			} else if (state[i] == WMH_DONE || res == WM_OK) {
 				atomic_fetch_add(&pl->stats.written, 1);
-				complete(pl, recs[i]);
+				complete(pl, recs[i], acc);
 			} else {
 				recs[keep] = recs[i];
 				free(reason[keep]);
@@ -255,6 +301,7 @@ static void write_batch(struct wmh_pipeline *pl, struct wm_record **recs, size_t
 			reason[i] = NULL;
 		}
 		b.n = keep;
+		flush_acks(pl, acc);
 		if (keep == 0)
 			break;
 		if (res == WM_FATAL) {
@@ -290,6 +337,7 @@ static void *sink_main(void *arg)
 	uint64_t rng = (uint64_t)wmh_mono_us() ^ (uint64_t)(uintptr_t)pl;
 	if (!rng)
 		rng = 88172645463325252ull;
+	struct ack_acc acc = {NULL, 0, 0, 0};
 	struct wm_record **buf = malloc(pl->max_records * sizeof *buf);
 	if (!buf) {
 		wmh_log(WM_LOG_ERROR, pl->name, pl->sink->label, "out of memory");
@@ -307,13 +355,14 @@ static void *sink_main(void *arg)
 			drop_undelivered(pl, buf, n);
 			continue;
 		}
-		write_batch(pl, buf, n, &rng);
+		write_batch(pl, buf, n, &rng, &acc);
 	}
 	/* after an abort, count what never got written */
 	size_t n;
 	while ((n = wmh_queue_take_all(pl->q, buf, pl->max_records)) > 0)
 		drop_undelivered(pl, buf, n);
 	free(buf);
+	free(acc.v);
 	wmh_acks_wake(pl->acks);
 	atomic_store(&pl->sink_done, 1);
 	return NULL;

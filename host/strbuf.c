@@ -66,22 +66,28 @@ void strbuf_appendf(struct strbuf *sb, const char *fmt, ...)
 	sb->len += (size_t)n;
 }
 
+/* Bytes that need more than a copy in a JSON string: controls, '"', '\\'
+ * and everything non-ASCII (validated as UTF-8). */
+static const unsigned char json_special[256] = {
+	[0 ... 0x1f] = 1, ['"'] = 1, ['\\'] = 1, [0x80 ... 0xff] = 1,
+};
+
 void strbuf_json_string(struct strbuf *sb, const char *s, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";
 	if (strbuf_grow(sb, n + 2))
 		return;
-	strbuf_appendc(sb, '"');
-	size_t i = 0, run = 0;
+	sb->buf[sb->len++] = '"';
+	size_t i = 0;
 	while (i < n) {
-		unsigned char c = (unsigned char)s[i];
-		if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+		size_t start = i;
+		while (i < n && !json_special[(unsigned char)s[i]])
 			i++;
-			run++;
-			continue;
-		}
-		strbuf_appendn(sb, s + i - run, run);
-		run = 0;
+		if (i > start)
+			strbuf_appendn(sb, s + start, i - start);
+		if (i >= n)
+			break;
+		unsigned char c = (unsigned char)s[i];
 		if (c >= 0x80) {
 			size_t len = utf8_valid_prefix((const unsigned char *)s + i, n - i);
 			if (len == 0) {
@@ -108,7 +114,6 @@ void strbuf_json_string(struct strbuf *sb, const char *s, size_t n)
 		}
 		i++;
 	}
-	strbuf_appendn(sb, s + i - run, run);
 	strbuf_appendc(sb, '"');
 }
 

@@ -2,7 +2,7 @@
 # Installs the Debian packages the build, the tests, the demo and the
 # benchmarks need, when they are missing and we are root. Idempotent.
 set -eu
-PKGS="build-essential pkg-config librdkafka-dev libpq-dev libcurl4-openssl-dev libpcre2-dev libyaml-dev
+PKGS="build-essential pkg-config time librdkafka-dev libpq-dev libcurl4-openssl-dev libpcre2-dev libyaml-dev
 postgresql nginx-light openssl python3 default-jre-headless maven kcat wrk debootstrap
 prometheus-blackbox-exporter curl procps psmisc iproute2"
 missing=()
