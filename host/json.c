@@ -87,10 +87,30 @@ static void base64(struct strbuf *sb, const unsigned char *p, size_t n)
 	strbuf_appendc(sb, '"');
 }
 
+static void append_int(struct strbuf *sb, int64_t v)
+{
+	char tmp[24], *p = tmp + sizeof tmp;
+	uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+	do {
+		*--p = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		*--p = '-';
+	strbuf_appendn(sb, p, (size_t)(tmp + sizeof tmp - p));
+}
+
 int wmh_record_to_json(const struct wm_record *r, char **out, size_t *len)
 {
 	struct strbuf sb = STRBUF_INIT;
-	strbuf_grow(&sb, 64 + r->n * 32);
+	/* one allocation in the common case: escapes are rare */
+	size_t est = 16;
+	for (size_t i = 0; i < r->n; i++) {
+		est += strlen(r->fields[i].name) + 8 + 32;
+		if (r->fields[i].v.type == WM_STRING || r->fields[i].v.type == WM_BYTES)
+			est += r->fields[i].v.u.s.len + r->fields[i].v.u.s.len / 3;
+	}
+	strbuf_grow(&sb, est);
 	strbuf_appendc(&sb, '{');
 	for (size_t i = 0; i < r->n; i++) {
 		const struct wmh_field *f = &r->fields[i];
@@ -101,7 +121,7 @@ int wmh_record_to_json(const struct wm_record *r, char **out, size_t *len)
 		switch (f->v.type) {
 		case WM_NULL: strbuf_append(&sb, "null"); break;
 		case WM_BOOL: strbuf_append(&sb, f->v.u.b ? "true" : "false"); break;
-		case WM_INT: strbuf_appendf(&sb, "%lld", (long long)f->v.u.i); break;
+		case WM_INT: append_int(&sb, f->v.u.i); break;
 		case WM_DOUBLE:
 			if (isfinite(f->v.u.d)) {
 				char tmp[40];
@@ -232,6 +252,9 @@ static int string(struct parser *p, struct strbuf *out)
 		/* a run of bytes copied as they are: ASCII and valid UTF-8 */
 		size_t start = p->i;
 		while (p->i < p->n) {
+			p->i += strbuf_plain_prefix(p->s + p->i, p->n - p->i);
+			if (p->i >= p->n)
+				break;
 			unsigned char d = (unsigned char)p->s[p->i];
 			if (d < 0x80) {
 				if (d < 0x20 || d == '"' || d == '\\')

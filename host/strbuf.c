@@ -3,6 +3,7 @@
 #include "utf8.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,6 +73,34 @@ static const unsigned char json_special[256] = {
 	[0 ... 0x1f] = 1, ['"'] = 1, ['\\'] = 1, [0x80 ... 0xff] = 1,
 };
 
+/* Eight bytes at a time: true when none of them needs attention (no byte
+ * below 0x20, no '"', no '\\', nothing non-ASCII). */
+static inline int word_is_plain(uint64_t w)
+{
+	const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+	uint64_t q = w ^ (ones * '"'), b = w ^ (ones * '\\');
+	/* (x - k) & ~x has a byte's high bit set when that byte of x is below k
+	 * (k <= 0x80): exact for "is there any", which is all we ask. Bytes
+	 * with the high bit set are caught by the final "| w". */
+	uint64_t hits = ((w - ones * 0x20) & ~w) | ((q - ones) & ~q) | ((b - ones) & ~b) | w;
+	return (hits & high) == 0;
+}
+
+size_t strbuf_plain_prefix(const char *s, size_t n)
+{
+	size_t i = 0;
+	while (i + 8 <= n) {
+		uint64_t w;
+		memcpy(&w, s + i, 8);
+		if (!word_is_plain(w))
+			break;
+		i += 8;
+	}
+	while (i < n && !json_special[(unsigned char)s[i]])
+		i++;
+	return i;
+}
+
 void strbuf_json_string(struct strbuf *sb, const char *s, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";
@@ -81,8 +110,7 @@ void strbuf_json_string(struct strbuf *sb, const char *s, size_t n)
 	size_t i = 0;
 	while (i < n) {
 		size_t start = i;
-		while (i < n && !json_special[(unsigned char)s[i]])
-			i++;
+		i += strbuf_plain_prefix(s + i, n - i);
 		if (i > start)
 			strbuf_appendn(sb, s + start, i - start);
 		if (i >= n)

@@ -19,6 +19,9 @@ void strbuf_appendc(struct strbuf *sb, char c);
 void strbuf_appendf(struct strbuf *sb, const char *fmt, ...) WM_PRINTF(2, 3);
 /* Appends s as a JSON string literal; invalid UTF-8 becomes U+FFFD. */
 void strbuf_json_string(struct strbuf *sb, const char *s, size_t n);
+/* Length of the prefix of s that a JSON string can hold as it is (no
+ * control characters, quotes, backslashes or non-ASCII bytes). */
+size_t strbuf_plain_prefix(const char *s, size_t n);
 /* Hands the buffer to the caller (who frees it); the strbuf is reset. */
 char *strbuf_detach(struct strbuf *sb, size_t *len);
 void strbuf_free(struct strbuf *sb);

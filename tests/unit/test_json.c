@@ -1,6 +1,7 @@
 /* Records and JSON: round trips (unicode, escapes, huge numbers, times) and
  * a strict decoder that refuses malformed input with a reason. */
 #include "record.h"
+#include "strbuf.h"
 #include "unit.h"
 
 #include <float.h>
@@ -231,6 +232,32 @@ static void times_parse_strictly(void)
 	wmh_record_free(r);
 }
 
+/* The 8-bytes-at-a-time scanner agrees with a byte-by-byte one. */
+static void fast_string_scan_matches_bytewise_scan(void)
+{
+	unsigned seed = 12345;
+	int mismatches = 0;
+	for (int t = 0; t < 100000; t++) {
+		char s[48];
+		size_t n = (seed = seed * 1103515245u + 12345u) % 48;
+		for (size_t i = 0; i < n; i++) {
+			unsigned r = (seed = seed * 1103515245u + 12345u) >> 8;
+			unsigned kind = r % 64;
+			s[i] = kind < 58 ? (char)(0x20 + r % 0x60) : kind == 58 ? '"' : kind == 59 ? '\\'
+			     : kind < 62 ? (char)(r % 0x20) : (char)(0x80 | (r & 0x7f));
+		}
+		size_t ref = 0;
+		while (ref < n) {
+			unsigned char c = (unsigned char)s[ref];
+			if (c < 0x20 || c == '"' || c == '\\' || c >= 0x80)
+				break;
+			ref++;
+		}
+		mismatches += strbuf_plain_prefix(s, n) != ref;
+	}
+	CHECK(mismatches == 0);
+}
+
 static void bytes_encode_as_base64(void)
 {
 	struct wm_record *r = wmh_record_new();
@@ -252,5 +279,6 @@ int main(void)
 	RUN(malformed_input_is_refused_with_a_reason);
 	RUN(times_parse_strictly);
 	RUN(bytes_encode_as_base64);
+	RUN(fast_string_scan_matches_bytewise_scan);
 	return UNIT_EXIT();
 }
