@@ -136,15 +136,18 @@ static int produce_one(struct kafka_io_ctx *c, struct wm_batch *b, size_t i, rd_
 	for (;;) {
 		rd_kafka_resp_err_t err;
 		if (c->schema_header)
-			err = rd_kafka_producev(c->rk, RD_KAFKA_V_RKT(c->rkt), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+			err = rd_kafka_producev(c->rk, RD_KAFKA_V_RKT(c->rkt), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
 			                        RD_KAFKA_V_VALUE(json, json_len), RD_KAFKA_V_KEY(key, key_len),
 			                        RD_KAFKA_V_HEADER(c->schema_header, c->schema_version, -1),
 			                        RD_KAFKA_V_OPAQUE(ref), RD_KAFKA_V_END);
 		else
-			err = rd_kafka_producev(c->rk, RD_KAFKA_V_RKT(c->rkt), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+			err = rd_kafka_producev(c->rk, RD_KAFKA_V_RKT(c->rkt), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
 			                        RD_KAFKA_V_VALUE(json, json_len), RD_KAFKA_V_KEY(key, key_len),
 			                        RD_KAFKA_V_OPAQUE(ref), RD_KAFKA_V_END);
 		if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+			/* librdkafka took the JSON buffer (F_FREE: no copy) and
+			 * frees it with free(), the host API's allocator too */
+			json = NULL;
 			ref = NULL;
 			c->pending++;
 			rc = 0;
