@@ -4,6 +4,9 @@
 
 #include <stdarg.h>
 #include <stdint.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,6 +92,19 @@ static inline int word_is_plain(uint64_t w)
 size_t strbuf_plain_prefix(const char *s, size_t n)
 {
 	size_t i = 0;
+#ifdef __SSE2__
+	/* sixteen bytes at a time: signed compares flag bytes >= 0x80 (negative)
+	 * and bytes < 0x20 in one go */
+	const __m128i space = _mm_set1_epi8(0x20), quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\');
+	while (i + 16 <= n) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+		__m128i bad = _mm_or_si128(_mm_cmplt_epi8(v, space),
+		                           _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)));
+		if (_mm_movemask_epi8(bad))
+			break;
+		i += 16;
+	}
+#endif
 	while (i + 8 <= n) {
 		uint64_t w;
 		memcpy(&w, s + i, 8);
