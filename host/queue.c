@@ -86,6 +86,21 @@ static void refill(struct wmh_queue *q)
 	}
 }
 
+/* Takes up to max records (q->mu held), wakes blocked producers, unlocks. */
+static size_t take_locked(struct wmh_queue *q, struct wm_record **out, size_t max)
+{
+	size_t n = 0;
+	while (n < max && q->len > 0) {
+		out[n++] = q->ring[q->head];
+		q->head = (q->head + 1) % q->cap;
+		q->len--;
+		refill(q);
+	}
+	pthread_cond_broadcast(&q->not_full);
+	pthread_mutex_unlock(&q->mu);
+	return n;
+}
+
 int wmh_queue_push(struct wmh_queue *q, struct wm_record *r)
 {
 	pthread_mutex_lock(&q->mu);
@@ -138,16 +153,7 @@ size_t wmh_queue_pop_batch(struct wmh_queue *q, struct wm_record **out, size_t m
 	}
 	q->wake_at = 0;
 	q->flush = 0;
-	size_t n = 0;
-	while (n < max && q->len > 0) {
-		out[n++] = q->ring[q->head];
-		q->head = (q->head + 1) % q->cap;
-		q->len--;
-		refill(q);
-	}
-	pthread_cond_broadcast(&q->not_full);
-	pthread_mutex_unlock(&q->mu);
-	return n;
+	return take_locked(q, out, max);
 }
 
 static void set_flag(struct wmh_queue *q, int *flag)
@@ -190,14 +196,5 @@ size_t wmh_queue_len(struct wmh_queue *q)
 size_t wmh_queue_take_all(struct wmh_queue *q, struct wm_record **out, size_t max)
 {
 	pthread_mutex_lock(&q->mu);
-	size_t n = 0;
-	while (n < max && q->len > 0) {
-		out[n++] = q->ring[q->head];
-		q->head = (q->head + 1) % q->cap;
-		q->len--;
-		refill(q);
-	}
-	pthread_cond_broadcast(&q->not_full);
-	pthread_mutex_unlock(&q->mu);
-	return n;
+	return take_locked(q, out, max);
 }
