@@ -104,11 +104,16 @@ int wmh_record_to_json(const struct wm_record *r, char **out, size_t *len)
 {
 	struct strbuf sb = STRBUF_INIT;
 	/* one allocation in the common case: escapes are rare */
-	size_t est = 16;
+	size_t est = 8;
 	for (size_t i = 0; i < r->n; i++) {
-		est += strlen(r->fields[i].name) + 8 + 32;
-		if (r->fields[i].v.type == WM_STRING || r->fields[i].v.type == WM_BYTES)
-			est += r->fields[i].v.u.s.len + r->fields[i].v.u.s.len / 3;
+		const struct wm_value *v = &r->fields[i].v;
+		est += strlen(r->fields[i].name) + 4;
+		if (v->type == WM_STRING)
+			est += v->u.s.len + v->u.s.len / 16 + 8;
+		else if (v->type == WM_BYTES)
+			est += v->u.s.len / 3 * 4 + 8;
+		else
+			est += v->type == WM_TIME ? 32 : 24;
 	}
 	strbuf_grow(&sb, est);
 	strbuf_appendc(&sb, '{');

@@ -6,7 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CHUNK_MIN 2048
+/* glibc serves blocks up to about 1 KiB from a per-thread cache and larger
+ * ones through a much slower path, so records and arena chunks stay within
+ * 1 KiB unless a single value is larger. */
+#define CHUNK_MIN (1000 - sizeof(struct wmh_chunk))
+_Static_assert(sizeof(struct wm_record) <= 1024, "a record must fit glibc's small-block cache");
 
 struct wm_record *wmh_record_new(void)
 {

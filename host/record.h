@@ -13,7 +13,7 @@ struct wmh_field {
  * inside the record, then chunks that never move. A check record (about 25
  * fields) costs one allocation to build and one free to release. */
 #define WMH_INLINE_FIELDS 24
-#define WMH_INLINE_BYTES 512
+#define WMH_INLINE_BYTES 152 /* keeps the whole record within 1 KiB (see record.c) */
 
 struct wmh_chunk {
 	struct wmh_chunk *next;
