@@ -32,7 +32,8 @@ static int64_t now_us(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-/* The flat record describing one dead letter. */
+/* The flat record describing one dead letter (without the refused record's
+ * own JSON, which each target embeds in its own way). */
 static struct wm_record *describe(struct wmh_pipeline *pl, const struct wm_record *r, const char *reason)
 {
 	struct wm_record *d = wmh_record_new();
@@ -54,13 +55,6 @@ static struct wm_record *describe(struct wmh_pipeline *pl, const struct wm_recor
 		else if (p)
 			rc |= wmh_record_set_bytes(d, "payload_base64", p->u.s.ptr, p->u.s.len);
 	} else {
-		char *json = NULL;
-		size_t len;
-		if (wmh_record_to_json(r, &json, &len) == 0)
-			rc |= wmh_record_set_stringn(d, "record", json, len);
-		else
-			rc = -1;
-		free(json);
 		size_t kl;
 		const void *k = wmh_record_key(r, &kl);
 		if (k)
@@ -73,31 +67,28 @@ static struct wm_record *describe(struct wmh_pipeline *pl, const struct wm_recor
 	return d;
 }
 
-static int write_file(struct wmh_pipeline *pl, const struct wm_record *d, int record_is_json)
+static int send_to_plugin(struct wmh_pipeline *pl, struct wm_record *d);
+
+/* One JSON line: the description's fields, then the refused record as an
+ * object (not as an escaped string). */
+static int write_file(struct wmh_pipeline *pl, const struct wm_record *r, const char *reason, const char *rec_json,
+                      size_t rec_len)
 {
+	struct wm_record *d = describe(pl, r, reason);
 	char *json = NULL;
 	size_t len;
-	if (wmh_record_to_json(d, &json, &len))
+	int enc = d ? wmh_record_to_json(d, &json, &len) : -1;
+	wmh_record_free(d);
+	if (enc)
 		return -1;
-	/* embed the refused record as an object, not as an escaped string */
 	struct strbuf sb = STRBUF_INIT;
-	const struct wm_value *rec = wmh_record_get(d, "record");
-	if (record_is_json && rec) {
-		/* rebuild: all fields but "record", then "record": <raw> */
-		strbuf_appendn(&sb, json, len - 1);
-		char *pos = strstr(sb.buf, ",\"record\":");
-		if (pos) {
-			sb.len = (size_t)(pos - sb.buf);
-			sb.buf[sb.len] = 0;
-		}
-		strbuf_append(&sb, ",\"record\":");
-		strbuf_appendn(&sb, rec->u.s.ptr, rec->u.s.len);
-		strbuf_append(&sb, "}\n");
-	} else {
-		strbuf_appendn(&sb, json, len);
-		strbuf_appendc(&sb, '\n');
-	}
+	strbuf_appendn(&sb, json, len - 1); /* without the closing '}' */
 	free(json);
+	if (rec_json) {
+		strbuf_append(&sb, ",\"record\":");
+		strbuf_appendn(&sb, rec_json, rec_len);
+	}
+	strbuf_append(&sb, "}\n");
 	if (sb.oom) {
 		strbuf_free(&sb);
 		return -1;
@@ -125,15 +116,29 @@ static int write_file(struct wmh_pipeline *pl, const struct wm_record *d, int re
 	return rc;
 }
 
-static int write_plugin(struct wmh_pipeline *pl, struct wm_record *d)
+static int write_plugin(struct wmh_pipeline *pl, const struct wm_record *r, const char *reason, const char *rec_json,
+                        size_t rec_len)
+{
+	struct wm_record *d = describe(pl, r, reason);
+	if (!d || (rec_json && wmh_record_set_stringn(d, "record", rec_json, rec_len))) {
+		wmh_record_free(d);
+		return -1;
+	}
+	int rc = send_to_plugin(pl, d);
+	wmh_record_free(d);
+	return rc;
+}
+
+/* Writes d through the dead-letter sink, retrying with backoff. */
+static int send_to_plugin(struct wmh_pipeline *pl, struct wm_record *d)
 {
 	const struct wm_plugin *p = pl->dlq_sink->plugin->desc;
 	unsigned char state = 0;
 	char *reason = NULL;
 	struct wm_record *recs[1] = {d};
 	struct wm_batch b = {recs, 1, &state, &reason, pl, NULL};
-	int64_t delay = pl->retry_initial_ms;
-	for (;;) {
+	uint64_t rng = (uint64_t)wmh_mono_us() | 1;
+	for (int attempt = 1;; attempt++) {
 		state = 0;
 		enum wm_result res = p->write(pl->dlq_sink->ctx, &b);
 		if (state == WMH_DONE || (res == WM_OK && state != WMH_FAILED)) {
@@ -146,32 +151,28 @@ static int write_plugin(struct wmh_pipeline *pl, struct wm_record *d)
 			free(reason);
 			return -1;
 		}
-		wmh_log(WM_LOG_WARN, pl->name, pl->dlq_sink->label, "dead-letter write asked to retry in %lldms",
-		        (long long)delay);
-		int64_t end = wmh_mono_us() + delay * 1000;
-		while (!pl->aborting && wmh_mono_us() < end) {
-			struct timespec ts = {0, 20 * 1000 * 1000};
-			nanosleep(&ts, NULL);
-		}
-		delay = delay * 2 > pl->retry_max_ms ? pl->retry_max_ms : delay * 2;
+		int64_t ms;
+		wmh_backoff_sleep(pl, attempt, &rng, &ms);
+		wmh_log(WM_LOG_WARN, pl->name, pl->dlq_sink->label, "dead-letter write asked to retry #%d after %lldms",
+		        attempt, (long long)ms);
 	}
 }
 
 int wmh_dlq_record(struct wmh_pipeline *pl, const struct wm_record *r, const char *reason)
 {
-	struct wm_record *d = describe(pl, r, reason ? reason : "bad record");
-	if (!d)
+	if (!reason)
+		reason = "bad record";
+	char *rec_json = NULL;
+	size_t rec_len = 0;
+	if (!r->dead && wmh_record_to_json(r, &rec_json, &rec_len))
 		return -1;
-	int rc;
-	if (pl->dlq_sink) {
-		rc = write_plugin(pl, d);
-		if (rc)
-			rc = write_file(pl, d, !r->dead); /* never lose it: fall back to the file */
-	} else {
-		rc = write_file(pl, d, !r->dead);
-	}
+	int rc = -1;
+	if (pl->dlq_sink)
+		rc = write_plugin(pl, r, reason, rec_json, rec_len);
+	if (rc)
+		rc = write_file(pl, r, reason, rec_json, rec_len); /* never lose it: the file is the fallback */
+	free(rec_json);
 	if (rc == 0)
-		wmh_log(WM_LOG_WARN, pl->name, NULL, "dead-lettered a record: %s", reason ? reason : "bad record");
-	wmh_record_free(d);
+		wmh_log(WM_LOG_WARN, pl->name, NULL, "dead-lettered a record: %s", reason);
 	return rc;
 }

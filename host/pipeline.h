@@ -56,6 +56,11 @@ void wmh_pipeline_detach(struct wmh_pipeline *pl); /* before an immediate exit *
 void wmh_pipeline_free(struct wmh_pipeline *pl);
 void wmh_pipeline_log_stats(struct wmh_pipeline *pl);
 
+/* Sleeps for the backoff of retry number attempt (1, 2, ...): the pipeline's
+ * initial delay doubled per attempt, capped at its max, half of it random
+ * (*rng is a nonzero xorshift state). Returns early on abort. */
+void wmh_backoff_sleep(struct wmh_pipeline *pl, int attempt, uint64_t *rng, int64_t *slept_ms);
+
 /* Dead letters (deadletter.c): writes one entry for a record a sink
  * refused, or for raw source data; durable on return when it returns 0. */
 int wmh_dlq_record(struct wmh_pipeline *pl, const struct wm_record *r, const char *reason);

@@ -205,8 +205,7 @@ static uint64_t rng_next(uint64_t *s)
 	return *s;
 }
 
-/* Sleeps for the backoff of this attempt; returns early on abort. */
-static void backoff_sleep(struct wmh_pipeline *pl, int attempt, uint64_t *rng, int64_t *slept_ms)
+void wmh_backoff_sleep(struct wmh_pipeline *pl, int attempt, uint64_t *rng, int64_t *slept_ms)
 {
 	int64_t base = pl->retry_initial_ms;
 	for (int i = 1; i < attempt && base < pl->retry_max_ms; i++)
@@ -319,7 +318,7 @@ static void write_batch(struct wmh_pipeline *pl, struct wm_record **recs, size_t
 		}
 		atomic_fetch_add(&pl->stats.retries, 1);
 		int64_t ms;
-		backoff_sleep(pl, attempt, rng, &ms);
+		wmh_backoff_sleep(pl, attempt, rng, &ms);
 		wmh_log(attempt <= 3 ? WM_LOG_WARN : WM_LOG_ERROR, pl->name, pl->sink->label,
 		        "write asked to retry: %zu records pending, retry #%d after %lldms", keep, attempt,
 		        (long long)ms);
