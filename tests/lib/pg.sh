@@ -18,6 +18,7 @@
 # TLS with a self-signed certificate (DIR/server.crt, for sslmode=require
 # and sslrootcert tests).
 set -eu
+. "$(dirname "$0")/pg_crash.sh"
 
 PGBIN=${PGBIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1)}
 [ -x "$PGBIN/initdb" ] || { echo "pg.sh: PostgreSQL server binaries not found (install postgresql)" >&2; exit 77; }
@@ -127,18 +128,7 @@ stop() {
 }
 
 crash() {
-	local pid
-	pid=$(head -n1 "$DIR/data/postmaster.pid" 2>/dev/null) || return 0
-	[ -n "$pid" ] || return 0
-	# The postmaster and every backend at once, like a power cut of the server.
-	local kids
-	kids=$(pgrep -P "$pid" || true)
-	kill -KILL "$pid" $kids 2>/dev/null || true
-	local i
-	for i in $(seq 100); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.05
-	done
+	pg_crash "$DIR/data"
 }
 
 case $CMD in

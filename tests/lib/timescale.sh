@@ -16,6 +16,7 @@
 # Exit status 77 (with a one-line reason) means TimescaleDB is unavailable
 # here (no root, no network to build it): callers report SKIPPED.
 set -eu
+. "$(dirname "$0")/pg_crash.sh"
 
 usage() { echo "usage: $0 {start|stop|restart|kill} DIR" >&2; exit 2; }
 [ $# -eq 2 ] || usage
@@ -194,17 +195,7 @@ stop() {
 }
 
 crash() {
-	local pid
-	pid=$(head -n1 "$DIR/data/postmaster.pid" 2>/dev/null) || return 0
-	[ -n "$pid" ] || return 0
-	local kids
-	kids=$(pgrep -P "$pid" || true)
-	kill -KILL "$pid" $kids 2>/dev/null || true
-	local i
-	for i in $(seq 100); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.05
-	done
+	pg_crash "$DIR/data"
 }
 
 if [ "$CMD" = start ] || [ "$CMD" = restart ]; then
