@@ -94,6 +94,7 @@ static const struct wm_host_api g_api = {
 	.now_us = now_us,
 	.mono_us = mono_us,
 	.check_only = wmh_check_only,
+	.record_to_json_buf = wmh_record_to_json_buf,
 };
 
 const struct wm_host_api *wmh_host_api(void)

@@ -100,10 +100,10 @@ static void append_int(struct strbuf *sb, int64_t v)
 	strbuf_appendn(sb, p, (size_t)(tmp + sizeof tmp - p));
 }
 
-int wmh_record_to_json(const struct wm_record *r, char **out, size_t *len)
+/* An upper bound of the encoded size when no string needs escapes (the
+ * common case), so one allocation usually does. */
+static size_t json_estimate(const struct wm_record *r)
 {
-	struct strbuf sb = STRBUF_INIT;
-	/* one allocation in the common case: escapes are rare */
 	size_t est = 8;
 	for (size_t i = 0; i < r->n; i++) {
 		const struct wm_value *v = &r->fields[i].v;
@@ -115,18 +115,22 @@ int wmh_record_to_json(const struct wm_record *r, char **out, size_t *len)
 		else
 			est += v->type == WM_TIME ? 32 : 24;
 	}
-	strbuf_grow(&sb, est);
-	strbuf_appendc(&sb, '{');
+	return est;
+}
+
+static void json_encode(struct strbuf *sb, const struct wm_record *r)
+{
+	strbuf_appendc(sb, '{');
 	for (size_t i = 0; i < r->n; i++) {
 		const struct wmh_field *f = &r->fields[i];
 		if (i)
-			strbuf_appendc(&sb, ',');
-		strbuf_json_string(&sb, f->name, strlen(f->name));
-		strbuf_appendc(&sb, ':');
+			strbuf_appendc(sb, ',');
+		strbuf_json_string(sb, f->name, strlen(f->name));
+		strbuf_appendc(sb, ':');
 		switch (f->v.type) {
-		case WM_NULL: strbuf_append(&sb, "null"); break;
-		case WM_BOOL: strbuf_append(&sb, f->v.u.b ? "true" : "false"); break;
-		case WM_INT: append_int(&sb, f->v.u.i); break;
+		case WM_NULL: strbuf_append(sb, "null"); break;
+		case WM_BOOL: strbuf_append(sb, f->v.u.b ? "true" : "false"); break;
+		case WM_INT: append_int(sb, f->v.u.i); break;
 		case WM_DOUBLE:
 			if (isfinite(f->v.u.d)) {
 				char tmp[40];
@@ -137,26 +141,54 @@ int wmh_record_to_json(const struct wm_record *r, char **out, size_t *len)
 				/* keep it a double on the way back */
 				if (!strpbrk(tmp, ".eE"))
 					strcat(tmp, ".0");
-				strbuf_append(&sb, tmp);
+				strbuf_append(sb, tmp);
 			} else {
-				strbuf_append(&sb, "null");
+				strbuf_append(sb, "null");
 			}
 			break;
-		case WM_STRING: strbuf_json_string(&sb, f->v.u.s.ptr, f->v.u.s.len); break;
-		case WM_BYTES: base64(&sb, (const unsigned char *)f->v.u.s.ptr, f->v.u.s.len); break;
+		case WM_STRING: strbuf_json_string(sb, f->v.u.s.ptr, f->v.u.s.len); break;
+		case WM_BYTES: base64(sb, (const unsigned char *)f->v.u.s.ptr, f->v.u.s.len); break;
 		case WM_TIME: {
 			char t[32];
 			wmh_format_time(f->v.u.t, t);
-			strbuf_appendc(&sb, '"');
-			strbuf_append(&sb, t);
-			strbuf_appendc(&sb, '"');
+			strbuf_appendc(sb, '"');
+			strbuf_append(sb, t);
+			strbuf_appendc(sb, '"');
 			break;
 		}
 		}
 	}
-	strbuf_appendc(&sb, '}');
+	strbuf_appendc(sb, '}');
+}
+
+int wmh_record_to_json(const struct wm_record *r, char **out, size_t *len)
+{
+	struct strbuf sb = STRBUF_INIT;
+	strbuf_grow(&sb, json_estimate(r));
+	json_encode(&sb, r);
 	*out = strbuf_detach(&sb, len);
 	return *out ? 0 : WM_E_NOMEM;
+}
+
+int wmh_record_to_json_buf(const struct wm_record *r, char *buf, size_t cap, size_t *len)
+{
+	if (buf && cap > 0) {
+		struct strbuf sb = STRBUF_FIXED(buf, cap);
+		json_encode(&sb, r);
+		if (!sb.oom) {
+			*len = sb.len;
+			return 0;
+		}
+	}
+	/* too small: say exactly how much room it takes (rare, so encoding
+	 * twice is fine) */
+	char *tmp;
+	size_t n;
+	if (wmh_record_to_json(r, &tmp, &n) != 0)
+		return WM_E_NOMEM;
+	free(tmp);
+	*len = n + 1;
+	return WM_E_SPACE;
 }
 
 /* ---- strict decoder ---- */

@@ -3,6 +3,7 @@
 #include "config.h"
 #include "log.h"
 #include "pipeline.h"
+#include "record.h"
 #include "plugin_loader.h"
 
 #include <dirent.h>
@@ -412,6 +413,7 @@ int main(int argc, char **argv)
 		rc = EXIT_CONFIG;
 	}
 	wmh_plugins_release();
+	wmh_record_pool_release();
 	free(args);
 	return rc;
 }

@@ -3,6 +3,8 @@
  * 64-bit filter of name hashes lets most setters append without looking. */
 #include "record.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,13 +14,213 @@
 #define CHUNK_MIN (1000 - sizeof(struct wmh_chunk))
 _Static_assert(sizeof(struct wm_record) <= 1024, "a record must fit glibc's small-block cache");
 
+/*
+ * Recycling. A pipeline builds records on its source thread and frees them
+ * on its sink thread, which glibc handles badly: the freeing thread returns
+ * each block to the allocating thread's arena under that arena's lock, and
+ * the allocating thread then refills through malloc's slow path. So a freed
+ * record (with one standard arena chunk, emptied) goes to a small cache of
+ * the freeing thread; full groups of POOL_GROUP records move to a shared
+ * depot, and an allocating thread whose cache is empty takes a whole group.
+ * One lock round trip per POOL_GROUP records. The depot keeps at most
+ * POOL_DEPOT_GROUPS groups (≈ 2 KiB each record, so 16 MiB at most); the
+ * records it holds were all live at once a moment before, so it never
+ * raises a process's peak memory, only delays giving it back.
+ */
+#define POOL_GROUP 64
+#define POOL_DEPOT_GROUPS 128
+
+struct pool_cache {
+	struct wm_record *head; /* linked through pool_next */
+	size_t n;
+	int registered; /* the thread-exit destructor is armed */
+};
+
+static _Thread_local struct pool_cache t_cache;
+static pthread_mutex_t depot_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct wm_record *depot[POOL_DEPOT_GROUPS];
+static size_t depot_n;
+static pthread_once_t key_once = PTHREAD_ONCE_INIT;
+static pthread_key_t exit_key;
+static atomic_int pool_off; /* WMHOST_RECORD_POOL=0, or after release at exit */
+static atomic_ullong pool_reused; /* records handed out again (for tests) */
+
+/* The record's memory while it waits in the pool is off limits to
+ * AddressSanitizer users, so a use after free is still caught. */
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#define POOL_HIDE(r) ASAN_POISON_MEMORY_REGION(&(r)->fields, sizeof *(r) - offsetof(struct wm_record, fields))
+#define POOL_SHOW(r) ASAN_UNPOISON_MEMORY_REGION(&(r)->fields, sizeof *(r) - offsetof(struct wm_record, fields))
+#define CHUNK_HIDE(c) ASAN_POISON_MEMORY_REGION((c)->data, (c)->cap)
+#define CHUNK_SHOW(c) ASAN_UNPOISON_MEMORY_REGION((c)->data, (c)->cap)
+#else
+#define POOL_HIDE(r) ((void)0)
+#define POOL_SHOW(r) ((void)0)
+#define CHUNK_HIDE(c) ((void)0)
+#define CHUNK_SHOW(c) ((void)0)
+#endif
+
+static void really_free(struct wm_record *r)
+{
+	for (struct wmh_chunk *c = r->chunks, *n; c; c = n) {
+		n = c->next;
+		free(c);
+	}
+	if (r->fields != r->inline_fields)
+		free(r->fields);
+	free(r);
+}
+
+static void free_list(struct wm_record *r)
+{
+	while (r) {
+		struct wm_record *n = r->pool_next;
+		POOL_SHOW(r);
+		really_free(r);
+		r = n;
+	}
+}
+
+/* Moves the first POOL_GROUP records of the thread's cache to the depot
+ * (or frees them when the depot is full). */
+static void cache_spill(struct pool_cache *tc)
+{
+	struct wm_record *group = tc->head, *last = group;
+	for (size_t i = 1; i < POOL_GROUP; i++)
+		last = last->pool_next;
+	tc->head = last->pool_next;
+	tc->n -= POOL_GROUP;
+	last->pool_next = NULL;
+	pthread_mutex_lock(&depot_mu);
+	if (depot_n < POOL_DEPOT_GROUPS && !atomic_load_explicit(&pool_off, memory_order_relaxed)) {
+		depot[depot_n++] = group;
+		group = NULL;
+	}
+	pthread_mutex_unlock(&depot_mu);
+	free_list(group);
+}
+
+/* A thread ends: what its cache holds goes to the depot in groups, the
+ * rest is freed. */
+static void cache_release(void *arg)
+{
+	struct pool_cache *tc = arg;
+	while (tc->n >= POOL_GROUP)
+		cache_spill(tc);
+	free_list(tc->head);
+	tc->head = NULL;
+	tc->n = 0;
+	tc->registered = 0; /* a record freed later re-arms the destructor */
+}
+
+static void make_key(void)
+{
+	const char *e = getenv("WMHOST_RECORD_POOL");
+	if (e && strcmp(e, "0") == 0)
+		atomic_store(&pool_off, 1);
+	if (pthread_key_create(&exit_key, cache_release) != 0)
+		atomic_store(&pool_off, 1);
+}
+
+/* Arms the thread-exit destructor that empties the thread's cache; 0 when
+ * the thread may keep records. */
+static int cache_register(struct pool_cache *tc)
+{
+	if (!tc->registered) {
+		pthread_once(&key_once, make_key);
+		if (!atomic_load_explicit(&pool_off, memory_order_relaxed) && pthread_setspecific(exit_key, tc) == 0)
+			tc->registered = 1;
+	}
+	return tc->registered && !atomic_load_explicit(&pool_off, memory_order_relaxed) ? 0 : -1;
+}
+
+static struct wm_record *pool_get(void)
+{
+	struct pool_cache *tc = &t_cache;
+	if (!tc->head) {
+		if (cache_register(tc) != 0)
+			return NULL;
+		pthread_mutex_lock(&depot_mu);
+		if (depot_n > 0) {
+			tc->head = depot[--depot_n];
+			tc->n = POOL_GROUP;
+		}
+		pthread_mutex_unlock(&depot_mu);
+		if (!tc->head)
+			return NULL;
+	}
+	struct wm_record *r = tc->head;
+	tc->head = r->pool_next;
+	tc->n--;
+	POOL_SHOW(r);
+	atomic_fetch_add_explicit(&pool_reused, 1, memory_order_relaxed);
+	return r;
+}
+
+static void pool_put(struct wm_record *r)
+{
+	struct pool_cache *tc = &t_cache;
+	if (cache_register(tc) != 0) {
+		really_free(r);
+		return;
+	}
+	/* keep the record and one standard chunk, emptied; drop the rest */
+	struct wmh_chunk *keep = NULL;
+	for (struct wmh_chunk *c = r->chunks, *n; c; c = n) {
+		n = c->next;
+		if (!keep && c->cap == CHUNK_MIN)
+			keep = c;
+		else
+			free(c);
+	}
+	if (keep) {
+		keep->next = NULL;
+		keep->used = 0;
+		CHUNK_HIDE(keep);
+	}
+	r->chunks = keep;
+	if (r->fields != r->inline_fields)
+		free(r->fields);
+	r->fields = r->inline_fields;
+	POOL_HIDE(r);
+	r->pool_next = tc->head;
+	tc->head = r;
+	if (++tc->n >= 2 * POOL_GROUP)
+		cache_spill(tc);
+}
+
+unsigned long long wmh_record_pool_reused(void)
+{
+	return atomic_load(&pool_reused);
+}
+
+void wmh_record_pool_release(void)
+{
+	pthread_once(&key_once, make_key);
+	atomic_store(&pool_off, 1);
+	cache_release(&t_cache);
+	pthread_mutex_lock(&depot_mu);
+	while (depot_n > 0)
+		free_list(depot[--depot_n]);
+	pthread_mutex_unlock(&depot_mu);
+}
+
 struct wm_record *wmh_record_new(void)
 {
-	struct wm_record *r = malloc(sizeof *r);
-	if (!r)
-		return NULL;
+	struct wm_record *r = pool_get();
+	struct wmh_chunk *chunk = NULL;
+	if (r) {
+		chunk = r->chunks;
+		if (chunk)
+			CHUNK_SHOW(chunk);
+	} else {
+		r = malloc(sizeof *r);
+		if (!r)
+			return NULL;
+	}
 	/* only the header needs zeroing; the inline arrays are filled as used */
 	memset(r, 0, offsetof(struct wm_record, inline_fields));
+	r->chunks = chunk;
 	r->fields = r->inline_fields;
 	r->cap = WMH_INLINE_FIELDS;
 	return r;
@@ -28,13 +230,7 @@ void wmh_record_free(struct wm_record *r)
 {
 	if (!r)
 		return;
-	for (struct wmh_chunk *c = r->chunks, *n; c; c = n) {
-		n = c->next;
-		free(c);
-	}
-	if (r->fields != r->inline_fields)
-		free(r->fields);
-	free(r);
+	pool_put(r);
 }
 
 /* n bytes from the record's arena; never moves once handed out. */

@@ -22,6 +22,7 @@ struct wmh_chunk {
 };
 
 struct wm_record {
+	struct wm_record *pool_next; /* host-internal: link while recycled (record.c) */
 	struct wmh_field *fields; /* inline_fields until it outgrows them */
 	size_t n, cap;
 	uint64_t name_bloom; /* a bit per name hash: most setters skip the search */
@@ -41,6 +42,11 @@ struct wm_record {
 
 struct wm_record *wmh_record_new(void);
 void wmh_record_free(struct wm_record *r);
+/* Frees the records kept for reuse and stops recycling; called once at exit
+ * so leak checkers see a clean heap. */
+void wmh_record_pool_release(void);
+/* How many records were served from recycled ones (tests). */
+unsigned long long wmh_record_pool_reused(void);
 int wmh_record_set_null(struct wm_record *r, const char *name);
 int wmh_record_set_bool(struct wm_record *r, const char *name, int v);
 int wmh_record_set_int(struct wm_record *r, const char *name, int64_t v);
@@ -60,6 +66,7 @@ int wmh_record_position(const struct wm_record *r, uint32_t *stream, int64_t *of
 
 /* JSON (json.c). */
 int wmh_record_to_json(const struct wm_record *r, char **out, size_t *len);
+int wmh_record_to_json_buf(const struct wm_record *r, char *buf, size_t cap, size_t *len);
 struct wm_record *wmh_record_from_json(const char *json, size_t len, char *err, size_t errlen);
 /* RFC 3339 UTC with microseconds: "2026-11-27T21:50:00.123456Z" (28 bytes + NUL). */
 void wmh_format_time(int64_t us, char out[32]);

@@ -17,6 +17,10 @@ int strbuf_grow(struct strbuf *sb, size_t more)
 		return -1;
 	if (sb->len + more + 1 <= sb->cap)
 		return 0;
+	if (sb->fixed) {
+		sb->oom = 1;
+		return -1;
+	}
 	size_t cap = sb->cap ? sb->cap : 64;
 	while (cap < sb->len + more + 1)
 		cap *= 2;

@@ -8,9 +8,13 @@
 struct strbuf {
 	char *buf;
 	size_t len, cap;
-	int oom; /* set once an allocation failed; later appends are no-ops */
+	int oom;   /* set once an allocation failed; later appends are no-ops */
+	int fixed; /* buf is the caller's memory of cap bytes: never reallocated,
+	              running out of room sets oom */
 };
-#define STRBUF_INIT {NULL, 0, 0, 0}
+#define STRBUF_INIT {NULL, 0, 0, 0, 0}
+/* A strbuf writing into the caller's memory (cap bytes, NUL included). */
+#define STRBUF_FIXED(p, n) {(p), 0, (n), 0, 1}
 
 int strbuf_grow(struct strbuf *sb, size_t more);
 void strbuf_appendn(struct strbuf *sb, const char *s, size_t n);

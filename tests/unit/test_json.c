@@ -4,6 +4,8 @@
 #include "strbuf.h"
 #include "unit.h"
 
+#include <pthread.h>
+
 #include <float.h>
 #include <math.h>
 #include <stdint.h>
@@ -258,6 +260,115 @@ static void fast_string_scan_matches_bytewise_scan(void)
 	CHECK(mismatches == 0);
 }
 
+/* record_to_json_buf writes the same bytes as record_to_json into the
+ * caller's memory, and says exactly how much room it needs when short. */
+static void json_into_caller_memory(void)
+{
+	struct wm_record *r = wmh_record_new();
+	char big[900];
+	memset(big, 'x', sizeof big - 1);
+	big[sizeof big - 1] = 0;
+	wmh_record_set_string(r, "url", "https://example.com/\"q\"");
+	wmh_record_set_int(r, "status", 200);
+	wmh_record_set_string(r, "body", big);
+	wmh_record_set_time(r, "ts", 1764000000123456);
+	char *ref;
+	size_t ref_len, len = 0;
+	CHECK(wmh_record_to_json(r, &ref, &ref_len) == 0);
+	char buf[2048];
+	CHECK(wmh_record_to_json_buf(r, buf, sizeof buf, &len) == 0);
+	CHECK(len == ref_len && memcmp(buf, ref, len) == 0 && buf[len] == 0);
+	/* one byte short (no room for the NUL): refused, with the exact need */
+	memset(buf, '#', sizeof buf);
+	CHECK(wmh_record_to_json_buf(r, buf, ref_len, &len) == WM_E_SPACE);
+	CHECK(len == ref_len + 1);
+	CHECK(buf[ref_len] == '#'); /* nothing written past cap */
+	CHECK(wmh_record_to_json_buf(r, buf, len, &len) == 0 && len == ref_len && memcmp(buf, ref, len) == 0);
+	CHECK(wmh_record_to_json_buf(r, NULL, 0, &len) == WM_E_SPACE && len == ref_len + 1);
+	free(ref);
+	wmh_record_free(r);
+}
+
+/* A recycled record starts empty: no fields, key or position of its last
+ * life, and its kept arena chunk holds new values correctly. */
+static void recycled_records_start_empty(void)
+{
+	char big[700];
+	memset(big, 'y', sizeof big - 1);
+	big[sizeof big - 1] = 0;
+	for (int round = 0; round < 3; round++) {
+		struct wm_record *rs[300];
+		for (int i = 0; i < 300; i++) {
+			struct wm_record *r = wmh_record_new();
+			CHECK(wmh_record_count(r) == 0 && !wmh_record_get(r, "big") && !wmh_record_position(r, NULL, NULL));
+			size_t kl = 1;
+			CHECK(wmh_record_key(r, &kl) == NULL && kl == 0);
+			for (int f = 0; f < 30; f++) { /* past the inline fields */
+				char name[16];
+				snprintf(name, sizeof name, "f%d", f);
+				wmh_record_set_int(r, name, f + i);
+			}
+			wmh_record_set_string(r, "big", big);
+			wmh_record_set_string(r, "big2", big);
+			wmh_record_set_key(r, "k", 1);
+			wmh_record_set_position(r, 1, i);
+			rs[i] = r;
+		}
+		for (int i = 0; i < 300; i++) {
+			const struct wm_value *v = wmh_record_get(rs[i], "big2");
+			CHECK(v && v->u.s.len == strlen(big) && strcmp(v->u.s.ptr, big) == 0);
+			v = wmh_record_get(rs[i], "f29");
+			CHECK(v && v->u.i == 29 + i);
+			wmh_record_free(rs[i]);
+		}
+	}
+}
+
+struct frees {
+	struct wm_record **rs;
+	int n;
+};
+
+static void *free_all(void *arg)
+{
+	struct frees *f = arg;
+	for (int i = 0; i < f->n; i++)
+		wmh_record_free(f->rs[i]);
+	return NULL;
+}
+
+static void *new_all(void *arg)
+{
+	struct frees *f = arg;
+	for (int i = 0; i < f->n; i++)
+		f->rs[i] = wmh_record_new();
+	return NULL;
+}
+
+/* Records built on one thread and freed on another come back to the
+ * building thread (in groups through the shared depot). */
+static void records_freed_elsewhere_are_reused(void)
+{
+	struct wm_record *rs[256];
+	for (int i = 0; i < 256; i++) {
+		rs[i] = wmh_record_new();
+		wmh_record_set_int(rs[i], "i", i);
+	}
+	struct frees f = {rs, 256};
+	pthread_t t;
+	pthread_create(&t, NULL, free_all, &f);
+	pthread_join(t, NULL);
+	/* a fresh thread has an empty cache: it can only be served from the
+	 * depot, where the freeing thread moved full groups, and its cache
+	 * too when it ended */
+	unsigned long long before = wmh_record_pool_reused();
+	pthread_create(&t, NULL, new_all, &f);
+	pthread_join(t, NULL);
+	CHECK(wmh_record_pool_reused() - before == 256);
+	for (int i = 0; i < 256; i++)
+		wmh_record_free(rs[i]);
+}
+
 static void bytes_encode_as_base64(void)
 {
 	struct wm_record *r = wmh_record_new();
@@ -280,5 +391,9 @@ int main(void)
 	RUN(times_parse_strictly);
 	RUN(bytes_encode_as_base64);
 	RUN(fast_string_scan_matches_bytewise_scan);
+	RUN(json_into_caller_memory);
+	RUN(recycled_records_start_empty);
+	RUN(records_freed_elsewhere_are_reused);
+	wmh_record_pool_release();
 	return UNIT_EXIT();
 }

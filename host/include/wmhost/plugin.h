@@ -150,6 +150,7 @@ enum wm_result {
 #define WM_E_INVAL (-2)
 #define WM_E_NOMEM (-3)
 #define WM_E_TIMEOUT (-4)
+#define WM_E_SPACE (-5) /* the caller's buffer is too small */
 
 /*
  * The table of host functions, handed to the entry point. It starts with its
@@ -251,7 +252,21 @@ struct wm_host_api {
 	/* True while the host runs `wmhost check`: init must validate only and
 	 * must not connect to anything (no sockets, no client handles). */
 	int (*check_only)(const struct wm_instance *inst);
+
+	/* Added after the first release of ABI 1: test with WM_API_HAS before
+	 * use, so the plugin also loads into an older host. */
+
+	/* JSON like record_to_json, written into the caller's memory: no
+	 * allocation. On success *len is the JSON's length and buf[*len] is a
+	 * NUL (so it takes *len + 1 bytes). When cap is too small it returns
+	 * WM_E_SPACE with *len set to the cap that is needed. */
+	int (*record_to_json_buf)(const struct wm_record *r, char *buf, size_t cap, size_t *len);
 };
+
+/* True when the host's table has the member (a host built from an older
+ * header has a shorter table). */
+#define WM_API_HAS(api, member)                                                                                  \
+	((api)->struct_size >= offsetof(struct wm_host_api, member) + sizeof((api)->member) && (api)->member != NULL)
 
 /*
  * The descriptor a plugin returns. Callbacks a kind does not need are NULL.
