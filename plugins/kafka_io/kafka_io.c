@@ -232,6 +232,7 @@ static void ctx_free(struct kafka_io_ctx *c)
 	free(c->topic);
 	free_pairs(c->topic_config, c->n_topic_config);
 	free(c->suspects);
+	kafka_sink_free_memory(c);
 	free(c->key_field);
 	free(c->schema_header);
 	free(c->schema_version);

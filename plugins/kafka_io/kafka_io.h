@@ -65,6 +65,17 @@ struct kafka_io_ctx {
 	size_t *suspects;
 	size_t n_suspects, cap_suspects;
 	int isolating; /* sending suspects one by one */
+	/* The batch's message bytes and delivery references live in memory the
+	 * sink owns (no allocation per message); memory an abandoned batch's
+	 * messages may still point to is retired until the producer is gone. */
+	struct kafka_block *blocks; /* in use by the current batch; head is filled */
+	struct kafka_block *spare;  /* emptied, for the next batches */
+	size_t spare_bytes;
+	struct kafka_msg_ref *refs; /* one per record of the current batch */
+	size_t cap_refs;
+	void **retired;
+	size_t n_retired, cap_retired;
+	int abandoned_last; /* the last batch left messages without a report */
 	uint64_t late_delivered, late_failed;
 
 	/* source */
@@ -87,6 +98,9 @@ struct kafka_io_ctx {
 };
 
 /* sink.c */
+struct kafka_block;
+struct kafka_msg_ref;
+void kafka_sink_free_memory(struct kafka_io_ctx *c);
 enum wm_result kafka_sink_write(void *ctx, struct wm_batch *b);
 void kafka_sink_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque);
 void kafka_sink_close(struct kafka_io_ctx *c);

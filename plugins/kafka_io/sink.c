@@ -10,13 +10,24 @@
  * batch_aborting() again. */
 #define DR_POLL_MS 100
 
-/* Identifies a message's record in the batch it came from; freed by its
- * delivery report (librdkafka reports every message exactly once, also
- * purged ones). */
-struct msg_ref {
+/* Identifies a message's record in the batch it came from. One array per
+ * batch (c->refs), so a message costs no allocation of its own. */
+struct kafka_msg_ref {
 	uint64_t gen;
 	size_t index;
 };
+
+/* Message bytes of a batch: JSON is encoded straight into these blocks and
+ * librdkafka points at them (no copy, no free per message) until the
+ * batch's last delivery report. */
+struct kafka_block {
+	struct kafka_block *next;
+	size_t cap, used;
+	char data[];
+};
+#define BLOCK_SIZE ((size_t)1 << 20)
+#define BLOCK_TAIL 2048                  /* less room than this left: next block */
+#define SPARE_MAX ((size_t)64 << 20)     /* emptied blocks kept for reuse */
 
 /* Broker or client verdicts that retrying the same record cannot change. */
 static int is_permanent(rd_kafka_resp_err_t err)
@@ -52,7 +63,7 @@ static int add_suspect(struct kafka_io_ctx *c, size_t index)
 void kafka_sink_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
 	struct kafka_io_ctx *c = opaque;
-	struct msg_ref *ref = m->_private;
+	const struct kafka_msg_ref *ref = m->_private;
 	if (!ref)
 		return;
 	if (c->batch && ref->gen == c->batch_gen) {
@@ -78,7 +89,6 @@ void kafka_sink_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 	} else {
 		c->late_failed++;
 	}
-	free(ref);
 }
 
 /* The message key: the key field's value as text, else the record's key. */
@@ -111,44 +121,193 @@ static const void *record_msg_key(const struct kafka_io_ctx *c, const struct wm_
 	return API->record_key(r, len);
 }
 
+static int retire(struct kafka_io_ctx *c, void *p)
+{
+	if (c->n_retired == c->cap_retired) {
+		size_t cap = c->cap_retired ? 2 * c->cap_retired : 8;
+		void **v = realloc(c->retired, cap * sizeof *v);
+		if (!v)
+			return -1;
+		c->retired = v;
+		c->cap_retired = cap;
+	}
+	c->retired[c->n_retired++] = p;
+	return 0;
+}
+
+static void free_blocks(struct kafka_block *b)
+{
+	for (struct kafka_block *n; b; b = n) {
+		n = b->next;
+		free(b);
+	}
+}
+
+/* Frees the sink's memory; only once librdkafka holds no message. */
+void kafka_sink_free_memory(struct kafka_io_ctx *c)
+{
+	free_blocks(c->blocks);
+	free_blocks(c->spare);
+	free(c->refs);
+	for (size_t i = 0; i < c->n_retired; i++)
+		free(c->retired[i]);
+	free(c->retired);
+	c->blocks = c->spare = NULL;
+	c->refs = NULL;
+	c->retired = NULL;
+	c->n_retired = c->cap_retired = c->cap_refs = c->spare_bytes = 0;
+}
+
+/* A new batch starts. If the last one left messages without a report, the
+ * memory they point to is retired instead of reused. Returns -1 on OOM. */
+static int batch_memory(struct kafka_io_ctx *c, size_t n, int last_abandoned)
+{
+	if (last_abandoned) {
+		for (struct kafka_block *b = c->blocks, *next; b; b = next) {
+			next = b->next;
+			if (retire(c, b) != 0)
+				return -1; /* leaves it in c->blocks: freed with the producer */
+			c->blocks = next;
+		}
+		if (c->refs && retire(c, c->refs) != 0)
+			return -1;
+		c->refs = NULL;
+		c->cap_refs = 0;
+	}
+	for (struct kafka_block *b = c->blocks, *next; b; b = next) {
+		next = b->next;
+		if (c->spare_bytes + b->cap > SPARE_MAX) {
+			free(b);
+			continue;
+		}
+		b->used = 0;
+		b->next = c->spare;
+		c->spare = b;
+		c->spare_bytes += b->cap;
+	}
+	c->blocks = NULL;
+	if (n > c->cap_refs) {
+		struct kafka_msg_ref *r = realloc(c->refs, n * sizeof *r);
+		if (!r)
+			return -1;
+		c->refs = r;
+		c->cap_refs = n;
+	}
+	return 0;
+}
+
+static struct kafka_block *next_block(struct kafka_io_ctx *c)
+{
+	struct kafka_block *b = c->spare;
+	if (b) {
+		c->spare = b->next;
+		c->spare_bytes -= b->cap;
+	} else {
+		b = malloc(sizeof *b + BLOCK_SIZE);
+		if (!b)
+			return NULL;
+		b->cap = BLOCK_SIZE;
+	}
+	b->used = 0;
+	b->next = c->blocks;
+	c->blocks = b;
+	return b;
+}
+
+/* Encodes a record as JSON into the batch's blocks. *owned is set when the
+ * record was too large for a block and got its own buffer (freed by
+ * librdkafka, RD_KAFKA_MSG_F_FREE). Returns NULL if the record cannot be
+ * encoded (*oom tells memory from a bad record). */
+static char *encode(struct kafka_io_ctx *c, const struct wm_record *r, size_t *len, int *owned, int *oom)
+{
+	*owned = 0;
+	*oom = 0;
+	if (!WM_API_HAS(API, record_to_json_buf)) {
+		/* an older host: one buffer per message */
+		char *json = NULL;
+		if (API->record_to_json(r, &json, len) != 0)
+			return NULL;
+		*owned = 1;
+		return json;
+	}
+	struct kafka_block *b = c->blocks;
+	if (!b || b->cap - b->used < BLOCK_TAIL)
+		b = next_block(c);
+	if (!b) {
+		*oom = 1;
+		return NULL;
+	}
+	int rc = API->record_to_json_buf(r, b->data + b->used, b->cap - b->used, len);
+	if (rc == WM_E_SPACE && *len <= BLOCK_SIZE / 4) {
+		if (!(b = next_block(c))) {
+			*oom = 1;
+			return NULL;
+		}
+		rc = API->record_to_json_buf(r, b->data, b->cap, len);
+	}
+	if (rc == 0) {
+		char *p = b->data + b->used;
+		b->used += *len; /* the NUL after it is overwritten by the next one */
+		return p;
+	}
+	if (rc == WM_E_SPACE) {
+		/* a large record: a buffer of its own */
+		size_t need = *len;
+		char *p = malloc(need);
+		if (!p) {
+			*oom = 1;
+			return NULL;
+		}
+		if (API->record_to_json_buf(r, p, need, len) == 0) {
+			*owned = 1;
+			return p;
+		}
+		free(p);
+	}
+	*oom = rc == WM_E_NOMEM;
+	return NULL;
+}
+
 /* Hands one record to librdkafka. Returns 0 when queued, 1 when the record
  * was failed as bad, -1 on a transient error (in *errp). */
 static int produce_one(struct kafka_io_ctx *c, struct wm_batch *b, size_t i, rd_kafka_resp_err_t *errp)
 {
 	const struct wm_record *r = API->batch_at(b, i);
-	char *json = NULL;
 	size_t json_len = 0;
+	int owned, oom;
 	char keybuf[64];
 	size_t key_len = 0;
-	int rc = -1;
-	if (API->record_to_json(r, &json, &json_len) != 0) {
+	char *json = encode(c, r, &json_len, &owned, &oom);
+	if (!json) {
+		if (oom) {
+			*errp = RD_KAFKA_RESP_ERR__CRIT_SYS_RESOURCE;
+			return -1;
+		}
 		API->batch_fail(b, i, "record could not be encoded as JSON");
 		return 1;
 	}
 	const void *key = record_msg_key(c, r, keybuf, sizeof keybuf, &key_len);
-	struct msg_ref *ref = malloc(sizeof *ref);
-	if (!ref) {
-		*errp = RD_KAFKA_RESP_ERR__CRIT_SYS_RESOURCE;
-		goto out;
-	}
+	struct kafka_msg_ref *ref = &c->refs[i];
 	ref->gen = c->batch_gen;
 	ref->index = i;
+	/* block memory stays valid until the batch's reports are in (no copy);
+	 * an own buffer is librdkafka's to free (the host API's allocator is
+	 * malloc too) */
+	int flags = owned ? RD_KAFKA_MSG_F_FREE : 0;
+	int rc = -1;
 	for (;;) {
 		rd_kafka_resp_err_t err;
 		if (c->schema_header)
-			err = rd_kafka_producev(c->rk, RD_KAFKA_V_RKT(c->rkt), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
+			err = rd_kafka_producev(c->rk, RD_KAFKA_V_RKT(c->rkt), RD_KAFKA_V_MSGFLAGS(flags),
 			                        RD_KAFKA_V_VALUE(json, json_len), RD_KAFKA_V_KEY(key, key_len),
 			                        RD_KAFKA_V_HEADER(c->schema_header, c->schema_version, -1),
 			                        RD_KAFKA_V_OPAQUE(ref), RD_KAFKA_V_END);
 		else
-			err = rd_kafka_producev(c->rk, RD_KAFKA_V_RKT(c->rkt), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
+			err = rd_kafka_producev(c->rk, RD_KAFKA_V_RKT(c->rkt), RD_KAFKA_V_MSGFLAGS(flags),
 			                        RD_KAFKA_V_VALUE(json, json_len), RD_KAFKA_V_KEY(key, key_len),
 			                        RD_KAFKA_V_OPAQUE(ref), RD_KAFKA_V_END);
 		if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-			/* librdkafka took the JSON buffer (F_FREE: no copy) and
-			 * frees it with free(), the host API's allocator too */
-			json = NULL;
-			ref = NULL;
+			owned = 0;
 			c->pending++;
 			rc = 0;
 			break;
@@ -169,9 +328,8 @@ static int produce_one(struct kafka_io_ctx *c, struct wm_batch *b, size_t i, rd_
 		}
 		break;
 	}
-out:
-	free(ref);
-	API->free(json);
+	if (owned)
+		free(json);
 	return rc;
 }
 
@@ -195,6 +353,11 @@ enum wm_result kafka_sink_write(void *ctx, struct wm_batch *b)
 			return WM_FATAL;
 		}
 	}
+	if (batch_memory(c, n, c->abandoned_last) != 0) {
+		API->log(c->inst, WM_LOG_WARN, "out of memory for a batch of %zu message(s)", n);
+		return WM_RETRY;
+	}
+	c->abandoned_last = 0;
 	c->batch = b;
 	c->batch_gen++;
 	c->pending = 0;
@@ -227,6 +390,7 @@ enum wm_result kafka_sink_write(void *ctx, struct wm_batch *b)
 	c->isolating = 0;
 	size_t abandoned = c->pending;
 	c->batch = NULL;
+	c->abandoned_last = abandoned > 0;
 
 	if (rd_kafka_fatal_error(c->rk, fatal, sizeof fatal)) {
 		API->log(c->inst, WM_LOG_ERROR, "producer cannot continue: %s", fatal);

@@ -75,6 +75,47 @@ check "roundtrip_consumes_identical_fields" grep -qx identical "$T/compare.txt"
 check "source_sets_message_key_as_record_key" grep -qx "keys ok" "$T/compare.txt"
 check "source_run_exits_0_on_sigterm" test $rc -eq 0
 
+# Message sizes around the sink's 1 MiB encoding blocks: 100 KiB records
+# fill blocks unevenly and start new ones mid-batch, 300 KiB records get a
+# buffer of their own. Every record must come back byte for byte.
+sizes_roundtrip() { # NAME PAYLOAD COUNT
+	local name=$1 payload=$2 count=$3 topic
+	topic=$(new_topic "$name")
+	cat >"$T/$name-expected.yaml" <<EOF
+name: expected
+source: { plugin: counting, count: $count, payload_bytes: $payload }
+sink: { plugin: console }
+EOF
+	cat >"$T/$name-produce.yaml" <<EOF
+name: produce
+source: { plugin: counting, count: $count, payload_bytes: $payload }
+sink: { plugin: kafka_io, brokers: "\${KAFKA_BROKERS}", topic: $topic, key_field: key, partitions: 2 }
+batch: { max_records: 64 }
+EOF
+	cat >"$T/$name-consume.yaml" <<EOF
+name: $name
+source: { plugin: kafka_io, brokers: "\${KAFKA_BROKERS}", topic: $topic, group_id: g-$topic }
+sink: { plugin: console }
+EOF
+	"$WMHOST" run "$T/$name-expected.yaml" >"$T/$name-expected.out" 2>/dev/null
+	"$WMHOST" setup "$T/$name-produce.yaml" 2>/dev/null &&
+		"$WMHOST" run "$T/$name-produce.yaml" >/dev/null 2>"$T/$name-produce.err" || cat "$T/$name-produce.err" >&2
+	wmhost_bg "$name" run "$T/$name-consume.yaml"
+	local pid=$BG_PID
+	wait_for 60 has_lines "$T/$name.out" "$count"
+	stop_wait "$pid"
+	python3 - "$T/$name.out" "$T/$name-expected.out" <<'EOF'
+import sys
+got = sorted(open(sys.argv[1]))
+want = sorted(open(sys.argv[2]))
+print("identical" if got == want else "differ: got %d want %d" % (len(got), len(want)))
+EOF
+}
+sizes_roundtrip big100k 102400 40 >"$T/big100k.cmp"
+check "records_of_100KiB_cross_encoding_blocks_intact" grep -qx identical "$T/big100k.cmp"
+sizes_roundtrip big300k 307200 4 >"$T/big300k.cmp"
+check "records_larger_than_a_quarter_block_get_own_buffer_intact" grep -qx identical "$T/big300k.cmp"
+
 # Typed fields: times and bytes travel as RFC 3339 / base64 strings.
 TT=$(new_topic types)
 printf '%s\n' '{"seq":1,"at":"2026-01-02T05:04:05.123456+02:00","blob":"aGVsbG8=","ratio":3,"ok":true,"none":null}' |
