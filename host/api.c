@@ -95,6 +95,7 @@ static const struct wm_host_api g_api = {
 	.mono_us = mono_us,
 	.check_only = wmh_check_only,
 	.record_to_json_buf = wmh_record_to_json_buf,
+	.batch_finish = wmh_batch_finish,
 };
 
 const struct wm_host_api *wmh_host_api(void)

@@ -28,6 +28,11 @@ struct wm_batch {
 	char **reason;
 	struct wmh_pipeline *pl;
 	int (*aborting)(const struct wm_batch *b);
+	/* pipelining (runtime.c) */
+	int finished;          /* batch_finish() was called */
+	enum wm_result result; /* ...with this verdict */
+	int attempt;
+	struct wm_batch *next; /* the sink thread's list of batches in flight */
 };
 
 struct wm_emitter {

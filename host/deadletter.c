@@ -132,15 +132,14 @@ static int write_plugin(struct wmh_pipeline *pl, const struct wm_record *r, cons
 /* Writes d through the dead-letter sink, retrying with backoff. */
 static int send_to_plugin(struct wmh_pipeline *pl, struct wm_record *d)
 {
-	const struct wm_plugin *p = pl->dlq_sink->plugin->desc;
 	unsigned char state = 0;
 	char *reason = NULL;
 	struct wm_record *recs[1] = {d};
-	struct wm_batch b = {recs, 1, &state, &reason, pl, NULL};
+	struct wm_batch b = {.recs = recs, .n = 1, .state = &state, .reason = &reason, .pl = pl};
 	uint64_t rng = (uint64_t)wmh_mono_us() | 1;
 	for (int attempt = 1;; attempt++) {
 		state = 0;
-		enum wm_result res = p->write(pl->dlq_sink->ctx, &b);
+		enum wm_result res = wmh_write_sync(pl->dlq_sink, &b);
 		if (state == WMH_DONE || (res == WM_OK && state != WMH_FAILED)) {
 			free(reason);
 			return 0;

@@ -393,7 +393,10 @@ struct wm_record *wmh_record_from_json(const char *json, size_t len, char *err, 
 {
 	char dummy[8];
 	struct parser p = {json, len, 0, err ? err : dummy, err ? errlen : sizeof dummy};
-	struct strbuf key = STRBUF_INIT, val = STRBUF_INIT;
+	/* scratch space on the stack: check records fit, so the common
+	 * decode allocates nothing but the record */
+	char key_mem[256], val_mem[2048];
+	struct strbuf key = STRBUF_ON(key_mem, sizeof key_mem), val = STRBUF_ON(val_mem, sizeof val_mem);
 	struct wm_record *r = wmh_record_new();
 	if (!r) {
 		fail(&p, "out of memory");

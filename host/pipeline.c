@@ -21,6 +21,9 @@ static const struct wm_option batch_opts[] = {
 	{"max_records", WM_OPT_INT, "500", 0, 0, "a batch is cut at this many records", 0, NULL, NULL},
 	{"max_wait", WM_OPT_DURATION, "200ms", 0, 0, "...or this long after its first record arrived", 0, NULL,
 	 NULL},
+	{"max_in_flight", WM_OPT_INT, "4", 0, 0,
+	 "batches a pipelining sink (kafka_io) may have on their way at once; 1 = one batch at a time", 0, NULL,
+	 NULL},
 	{NULL, 0, NULL, 0, 0, NULL, 0, NULL, NULL},
 };
 
@@ -141,6 +144,9 @@ static int build_one(struct wm_config *map, const char *file_plugin_dir, struct 
 	int64_t cap = wmh_cfg_int(qn, "capacity"), maxr = wmh_cfg_int(bn, "max_records");
 	errs += positive(qn, "capacity", cap, d);
 	errs += positive(bn, "max_records", maxr, d);
+	int64_t mif = wmh_cfg_int(bn, "max_in_flight");
+	errs += positive(bn, "max_in_flight", mif, d);
+	pl->max_in_flight = (size_t)(mif > 0 ? mif : 1);
 	pl->queue_cap = (size_t)(cap > 0 ? cap : 1);
 	pl->max_records = (size_t)(maxr > 0 ? maxr : 1);
 	pl->max_wait_ms = wmh_cfg_duration_ms(bn, "max_wait");
@@ -270,6 +276,7 @@ void wmh_pipeline_free(struct wmh_pipeline *pl)
 	wmh_instance_free(pl->dlq_sink);
 	wmh_queue_free(pl->q);
 	wmh_acks_free(pl->acks);
+	wmh_record_pool_reserve(-pl->pool_reserved);
 	if (pl->dlq_file)
 		fclose(pl->dlq_file);
 	pthread_mutex_destroy(&pl->dlq_mu);

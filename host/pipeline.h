@@ -20,7 +20,8 @@ struct wmh_pipeline {
 	char *name;
 	struct wm_instance *source, *sink, *dlq_sink;
 	char *dlq_path;
-	size_t queue_cap, max_records;
+	size_t queue_cap, max_records, max_in_flight;
+	long long pool_reserved; /* records reserved in the record pool while running */
 	int64_t max_wait_ms, retry_initial_ms, retry_max_ms, shutdown_timeout_ms;
 
 	struct wmh_queue *q;
@@ -76,6 +77,9 @@ const struct wm_record *wmh_batch_at(const struct wm_batch *b, size_t i);
 void wmh_batch_done(struct wm_batch *b, size_t i);
 void wmh_batch_fail(struct wm_batch *b, size_t i, const char *reason);
 int wmh_batch_aborting(const struct wm_batch *b);
+void wmh_batch_finish(struct wm_batch *b, enum wm_result result);
+/* write() of a dead-letter sink: waits out WM_PENDING by polling. */
+enum wm_result wmh_write_sync(struct wm_instance *sink, struct wm_batch *b);
 int wmh_check_only(const struct wm_instance *inst);
 void wmh_set_check_only(int on);
 int64_t wmh_mono_us(void);

@@ -7,6 +7,7 @@
 
 #include <dlfcn.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,9 +37,10 @@ static int check_descriptor(const struct wm_plugin *p, const char *path, const c
 		         "against this wmhost's plugin.h", path, p->abi_version, WM_ABI_VERSION);
 		return -1;
 	}
-	if (p->struct_size < sizeof(struct wm_plugin)) {
+	/* plugins built before poll() was added have a shorter descriptor */
+	if (p->struct_size < offsetof(struct wm_plugin, poll)) {
 		snprintf(err, errlen, "%s: malformed descriptor: struct_size %u, expected at least %zu", path,
-		         p->struct_size, sizeof(struct wm_plugin));
+		         p->struct_size, offsetof(struct wm_plugin, poll));
 		return -1;
 	}
 	const char *why = NULL;
@@ -119,6 +121,8 @@ const struct wmh_plugin *wmh_plugin_load_file(const char *path, const char *expe
 	}
 	p->dl = dl;
 	p->desc = desc;
+	if (desc->struct_size >= offsetof(struct wm_plugin, poll) + sizeof desc->poll)
+		p->poll = desc->poll;
 	p->next = g_loaded;
 	g_loaded = p;
 	return p;

@@ -7,6 +7,7 @@ struct wmh_plugin {
 	char *path;
 	void *dl;
 	const struct wm_plugin *desc;
+	void (*poll)(void *ctx, int timeout_ms); /* desc->poll if its descriptor has one */
 	struct wmh_plugin *next;
 };
 

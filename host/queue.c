@@ -21,7 +21,17 @@ struct wmh_queue {
 	/* how many queued records would let the waiting consumer go on (0: it
 	 * is not waiting); a producer wakes it only then, not per record */
 	size_t wake_at;
+	/* when the consumer first saw the records now waiting (0: not yet);
+	 * the batching window runs from there */
+	int64_t window_start_us;
 };
+
+static int64_t mono_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
 
 static void deadline_after(struct timespec *ts, int64_t us)
 {
@@ -96,6 +106,7 @@ static size_t take_locked(struct wmh_queue *q, struct wm_record **out, size_t ma
 		q->len--;
 		refill(q);
 	}
+	q->window_start_us = 0;
 	pthread_cond_broadcast(&q->not_full);
 	pthread_mutex_unlock(&q->mu);
 	return n;
@@ -144,7 +155,11 @@ size_t wmh_queue_pop_batch(struct wmh_queue *q, struct wm_record **out, size_t m
 		return 0;
 	}
 	struct timespec dl;
-	deadline_after(&dl, max_wait_us);
+	int64_t now = mono_us();
+	if (!q->window_start_us)
+		q->window_start_us = now;
+	int64_t left = q->window_start_us + max_wait_us - now;
+	deadline_after(&dl, left > 0 ? left : 0);
 	/* a full queue cannot grow the batch further: cut it at capacity */
 	q->wake_at = max < q->cap ? max : q->cap;
 	while (q->len < q->wake_at && !q->closed && !q->draining && !q->aborted && !q->flush) {
@@ -152,6 +167,26 @@ size_t wmh_queue_pop_batch(struct wmh_queue *q, struct wm_record **out, size_t m
 			break;
 	}
 	q->wake_at = 0;
+	q->flush = 0;
+	return take_locked(q, out, max);
+}
+
+size_t wmh_queue_pop_ready(struct wmh_queue *q, struct wm_record **out, size_t max, int64_t max_wait_us, int *over)
+{
+	pthread_mutex_lock(&q->mu);
+	*over = q->aborted || (q->closed && q->len == 0);
+	if (*over || q->len == 0) {
+		pthread_mutex_unlock(&q->mu);
+		return 0;
+	}
+	int64_t now = mono_us();
+	if (!q->window_start_us)
+		q->window_start_us = now;
+	size_t want = max < q->cap ? max : q->cap;
+	if (q->len < want && !q->closed && !q->draining && !q->flush && now - q->window_start_us < max_wait_us) {
+		pthread_mutex_unlock(&q->mu);
+		return 0;
+	}
 	q->flush = 0;
 	return take_locked(q, out, max);
 }

@@ -18,6 +18,11 @@ int wmh_queue_push(struct wmh_queue *q, struct wm_record *r);
  * for, or the queue is closed. Returns 0 only when closed and empty, or
  * aborted. */
 size_t wmh_queue_pop_batch(struct wmh_queue *q, struct wm_record **out, size_t max, int64_t max_wait_us);
+/* The same without waiting: takes a batch only if one is ready now (max
+ * records, the window since the consumer first saw a record has passed, a
+ * flush, a drain, or the queue is closed). *over is set when no batch will
+ * ever come (closed and empty, or aborted). */
+size_t wmh_queue_pop_ready(struct wmh_queue *q, struct wm_record **out, size_t max, int64_t max_wait_us, int *over);
 void wmh_queue_drain(struct wmh_queue *q); /* stop blocking producers; cut batches now */
 void wmh_queue_close(struct wmh_queue *q); /* no more records will come */
 void wmh_queue_abort(struct wmh_queue *q); /* wake everyone; pushes fail */

@@ -19,16 +19,18 @@ _Static_assert(sizeof(struct wm_record) <= 1024, "a record must fit glibc's smal
  * on its sink thread, which glibc handles badly: the freeing thread returns
  * each block to the allocating thread's arena under that arena's lock, and
  * the allocating thread then refills through malloc's slow path. So a freed
- * record (with one standard arena chunk, emptied) goes to a small cache of
+ * record (with one arena chunk, emptied) goes to a small cache of
  * the freeing thread; full groups of POOL_GROUP records move to a shared
  * depot, and an allocating thread whose cache is empty takes a whole group.
- * One lock round trip per POOL_GROUP records. The depot keeps at most
- * POOL_DEPOT_GROUPS groups (≈ 2 KiB each record, so 16 MiB at most); the
- * records it holds were all live at once a moment before, so it never
- * raises a process's peak memory, only delays giving it back.
+ * One lock round trip per POOL_GROUP records. The depot holds as many
+ * records as the running pipelines can have alive at once (their queues
+ * plus the batches in flight, see wmh_record_pool_reserve), at least
+ * POOL_DEPOT_MIN: the records it keeps were all alive a moment before, so
+ * it never raises a process's peak memory, only delays giving it back.
  */
 #define POOL_GROUP 64
-#define POOL_DEPOT_GROUPS 128
+#define POOL_DEPOT_MIN 4096
+#define POOL_CHUNK_MAX 4000
 
 struct pool_cache {
 	struct wm_record *head; /* linked through pool_next */
@@ -38,8 +40,8 @@ struct pool_cache {
 
 static _Thread_local struct pool_cache t_cache;
 static pthread_mutex_t depot_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct wm_record *depot[POOL_DEPOT_GROUPS];
-static size_t depot_n;
+static struct wm_record **depot; /* group heads */
+static size_t depot_n, depot_cap, depot_reserved;
 static pthread_once_t key_once = PTHREAD_ONCE_INIT;
 static pthread_key_t exit_key;
 static atomic_int pool_off; /* WMHOST_RECORD_POOL=0, or after release at exit */
@@ -92,9 +94,20 @@ static void cache_spill(struct pool_cache *tc)
 	tc->n -= POOL_GROUP;
 	last->pool_next = NULL;
 	pthread_mutex_lock(&depot_mu);
-	if (depot_n < POOL_DEPOT_GROUPS && !atomic_load_explicit(&pool_off, memory_order_relaxed)) {
-		depot[depot_n++] = group;
-		group = NULL;
+	size_t limit = (depot_reserved + POOL_DEPOT_MIN) / POOL_GROUP;
+	if (!atomic_load_explicit(&pool_off, memory_order_relaxed) && depot_n < limit) {
+		if (depot_n == depot_cap) {
+			size_t cap = depot_cap ? 2 * depot_cap : 64;
+			struct wm_record **d = realloc(depot, (cap < limit ? cap : limit) * sizeof *d);
+			if (d) {
+				depot = d;
+				depot_cap = cap < limit ? cap : limit;
+			}
+		}
+		if (depot_n < depot_cap) {
+			depot[depot_n++] = group;
+			group = NULL;
+		}
 	}
 	pthread_mutex_unlock(&depot_mu);
 	free_list(group);
@@ -164,13 +177,16 @@ static void pool_put(struct wm_record *r)
 		really_free(r);
 		return;
 	}
-	/* keep the record and one standard chunk, emptied; drop the rest */
+	/* keep the record and its largest chunk of at most POOL_CHUNK_MAX,
+	 * emptied (a source building similar records finds room for the same
+	 * values again); drop the rest */
 	struct wmh_chunk *keep = NULL;
+	for (struct wmh_chunk *c = r->chunks; c; c = c->next)
+		if (c->cap <= POOL_CHUNK_MAX && (!keep || c->cap > keep->cap))
+			keep = c;
 	for (struct wmh_chunk *c = r->chunks, *n; c; c = n) {
 		n = c->next;
-		if (!keep && c->cap == CHUNK_MIN)
-			keep = c;
-		else
+		if (c != keep)
 			free(c);
 	}
 	if (keep) {
@@ -189,6 +205,19 @@ static void pool_put(struct wm_record *r)
 		cache_spill(tc);
 }
 
+void wmh_record_pool_reserve(long long records)
+{
+	pthread_mutex_lock(&depot_mu);
+	if (records > 0 || (size_t)-records <= depot_reserved)
+		depot_reserved += (size_t)records;
+	else
+		depot_reserved = 0;
+	/* over the new budget: give back whole groups */
+	while (depot_n > 0 && depot_n * POOL_GROUP > depot_reserved + POOL_DEPOT_MIN)
+		free_list(depot[--depot_n]);
+	pthread_mutex_unlock(&depot_mu);
+}
+
 unsigned long long wmh_record_pool_reused(void)
 {
 	return atomic_load(&pool_reused);
@@ -202,6 +231,9 @@ void wmh_record_pool_release(void)
 	pthread_mutex_lock(&depot_mu);
 	while (depot_n > 0)
 		free_list(depot[--depot_n]);
+	free(depot);
+	depot = NULL;
+	depot_cap = 0;
 	pthread_mutex_unlock(&depot_mu);
 }
 

@@ -45,6 +45,9 @@ void wmh_record_free(struct wm_record *r);
 /* Frees the records kept for reuse and stops recycling; called once at exit
  * so leak checkers see a clean heap. */
 void wmh_record_pool_release(void);
+/* A pipeline that starts may have this many more records alive at once
+ * (negative when it ends): the pool keeps up to that many for reuse. */
+void wmh_record_pool_reserve(long long records);
 /* How many records were served from recycled ones (tests). */
 unsigned long long wmh_record_pool_reused(void);
 int wmh_record_set_null(struct wm_record *r, const char *name);

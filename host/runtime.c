@@ -238,20 +238,189 @@ static void drop_undelivered(struct wmh_pipeline *pl, struct wm_record **recs, s
 	}
 }
 
-/* Writes one batch until every record is durable or dead-lettered, or the
- * pipeline gives up (abort / fatal). Takes ownership of recs[]. */
-static void write_batch(struct wmh_pipeline *pl, struct wm_record **recs, size_t n, uint64_t *rng,
-                        struct ack_acc *acc)
+void wmh_batch_finish(struct wm_batch *b, enum wm_result result)
 {
-	const struct wm_plugin *sink = pl->sink->plugin->desc;
-	/* source dead letters first go to the dead-letter target */
+	b->result = result == WM_PENDING ? WM_RETRY : result; /* not a verdict */
+	b->finished = 1;
+}
+
+enum wm_result wmh_write_sync(struct wm_instance *sink, struct wm_batch *b)
+{
+	b->finished = 0;
+	enum wm_result res = sink->plugin->desc->write(sink->ctx, b);
+	if (res != WM_PENDING)
+		return res;
+	if (!sink->plugin->poll) {
+		wmh_log(WM_LOG_ERROR, sink->pipeline, sink->label, "write() returned WM_PENDING but the plugin has no poll()");
+		return WM_FATAL;
+	}
+	while (!b->finished)
+		sink->plugin->poll(sink->ctx, 100);
+	return b->result;
+}
+
+/*
+ * The sink thread. A batch is written, and retried with backoff until every
+ * record in it is durable or dead-lettered (or the pipeline gives up). A
+ * pipelining sink (one with poll()) may leave a batch in flight: write()
+ * says WM_PENDING and the plugin later calls batch_finish(); meanwhile the
+ * thread hands it more batches, up to batch.max_in_flight, and calls poll()
+ * whenever it would otherwise wait. Batches may finish in any order: the
+ * ack tracker releases positions to the source in emission order anyway.
+ */
+struct sink_state {
+	struct wmh_pipeline *pl;
+	const struct wm_plugin *plugin;
+	void (*poll)(void *ctx, int timeout_ms);
+	void *ctx;
+	uint64_t rng;
+	struct ack_acc acc;
+	struct wm_batch *inflight; /* oldest first */
+	size_t n_inflight;
+};
+
+/* One allocation holds the batch and its arrays. */
+static struct wm_batch *batch_new(struct wmh_pipeline *pl, struct wm_record **recs, size_t n)
+{
+	struct wm_batch *b = calloc(1, sizeof *b + n * (sizeof *b->recs + sizeof *b->reason) + n);
+	if (!b)
+		return NULL;
+	b->recs = (struct wm_record **)(b + 1);
+	b->reason = (char **)(b->recs + n);
+	b->state = (unsigned char *)(b->reason + n);
+	memcpy(b->recs, recs, n * sizeof *recs);
+	b->n = n;
+	b->pl = pl;
+	return b;
+}
+
+/* Frees the batch; its records are already completed or dropped. */
+static void batch_free(struct wm_batch *b)
+{
+	for (size_t i = 0; i < b->n; i++)
+		free(b->reason[i]);
+	free(b);
+}
+
+/* Applies a write's verdict: finished records are completed (acked or
+ * dead-lettered), the rest kept for a retry. Returns 1 when the batch must
+ * be written again, 0 when it is over (and freed). */
+static int settle(struct sink_state *s, struct wm_batch *b, enum wm_result res)
+{
+	struct wmh_pipeline *pl = s->pl;
+	size_t keep = 0;
+	for (size_t i = 0; i < b->n; i++) {
+		if (b->state[i] == WMH_FAILED) {
+			if (wmh_dlq_record(pl, b->recs[i], b->reason[i]) == 0) {
+				atomic_fetch_add(&pl->stats.dead, 1);
+				complete(pl, b->recs[i], &s->acc);
+			} else {
+				drop_undelivered(pl, &b->recs[i], 1);
+			}
+		} else if (b->state[i] == WMH_DONE || res == WM_OK) {
+			atomic_fetch_add(&pl->stats.written, 1);
+			complete(pl, b->recs[i], &s->acc);
+		} else {
+			b->recs[keep] = b->recs[i];
+			free(b->reason[keep]);
+			b->reason[keep] = NULL;
+			keep++;
+			continue;
+		}
+		free(b->reason[i]);
+		b->reason[i] = NULL;
+	}
+	b->n = keep;
+	flush_acks(pl, &s->acc);
+	if (keep == 0) {
+		batch_free(b);
+		return 0;
+	}
+	if (res == WM_FATAL) {
+		wmh_log(WM_LOG_ERROR, pl->name, pl->sink->label,
+		        "sink failed fatally; %zu records not delivered; stopping the pipeline", keep);
+		atomic_store(&pl->failed, 1);
+	} else if (pl->aborting) {
+		wmh_log(WM_LOG_ERROR, pl->name, pl->sink->label,
+		        "giving up on %zu records at shutdown (not acknowledged to the source)", keep);
+	} else {
+		atomic_fetch_add(&pl->stats.retries, 1);
+		return 1;
+	}
+	drop_undelivered(pl, b->recs, keep);
+	b->n = 0;
+	batch_free(b);
+	return 0;
+}
+
+/* Writes b (again after a backoff, while the sink asks to retry) until it
+ * is over or in flight. */
+static void submit(struct sink_state *s, struct wm_batch *b)
+{
+	struct wmh_pipeline *pl = s->pl;
+	for (;;) {
+		if (b->attempt > 0) {
+			int64_t ms;
+			wmh_backoff_sleep(pl, b->attempt, &s->rng, &ms);
+			wmh_log(b->attempt <= 3 ? WM_LOG_WARN : WM_LOG_ERROR, pl->name, pl->sink->label,
+			        "write asked to retry: %zu records pending, retry #%d after %lldms", b->n, b->attempt,
+			        (long long)ms);
+		}
+		b->attempt++;
+		memset(b->state, 0, b->n);
+		b->finished = 0;
+		enum wm_result res = s->plugin->write(s->ctx, b);
+		if (res == WM_PENDING) {
+			if (!s->poll) {
+				wmh_log(WM_LOG_ERROR, pl->name, pl->sink->label,
+				        "write() returned WM_PENDING but the plugin has no poll()");
+				res = WM_FATAL;
+			} else if (!b->finished) {
+				struct wm_batch **pp = &s->inflight;
+				while (*pp)
+					pp = &(*pp)->next;
+				b->next = NULL;
+				*pp = b;
+				s->n_inflight++;
+				return;
+			} else {
+				res = b->result;
+			}
+		}
+		if (!settle(s, b, res))
+			return;
+	}
+}
+
+/* Settles the batches in flight that the sink has finished. */
+static void reap(struct sink_state *s)
+{
+	for (struct wm_batch **pp = &s->inflight; *pp;) {
+		struct wm_batch *b = *pp;
+		if (!b->finished) {
+			pp = &b->next;
+			continue;
+		}
+		*pp = b->next;
+		s->n_inflight--;
+		if (settle(s, b, b->result))
+			submit(s, b); /* may put it back in flight, at the end */
+		pp = &s->inflight; /* the list may have changed */
+	}
+}
+
+/* Source dead letters in recs go to the dead-letter target; returns how
+ * many ordinary records are left (compacted to the front). */
+static size_t route_dead_letters(struct sink_state *s, struct wm_record **recs, size_t n)
+{
+	struct wmh_pipeline *pl = s->pl;
 	size_t m = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (recs[i]->dead) {
 			const struct wm_value *why = wmh_record_get(recs[i], "reason");
 			if (wmh_dlq_record(pl, recs[i], why ? why->u.s.ptr : "bad record") == 0) {
 				atomic_fetch_add(&pl->stats.dead, 1);
-				complete(pl, recs[i], acc);
+				complete(pl, recs[i], &s->acc);
 			} else {
 				drop_undelivered(pl, &recs[i], 1);
 			}
@@ -259,84 +428,21 @@ static void write_batch(struct wmh_pipeline *pl, struct wm_record **recs, size_t
 			recs[m++] = recs[i];
 		}
 	}
-	n = m;
-	flush_acks(pl, acc);
-	if (n == 0)
-		return;
-	unsigned char *state = calloc(n, 1);
-	char **reason = calloc(n, sizeof *reason);
-	if (!state || !reason) {
-		free(state);
-		free(reason);
-		wmh_log(WM_LOG_ERROR, pl->name, pl->sink->label, "out of memory for a batch of %zu", n);
-		drop_undelivered(pl, recs, n);
-		return;
-	}
-	struct wm_batch b = {recs, n, state, reason, pl, NULL};
-	atomic_fetch_add(&pl->stats.batches, 1);
-	for (int attempt = 1;; attempt++) {
-		memset(state, 0, b.n);
-		enum wm_result res = sink->write(pl->sink->ctx, &b);
-		size_t keep = 0;
-		for (size_t i = 0; i < b.n; i++) {
-			if (state[i] == WMH_FAILED) {
-				if (wmh_dlq_record(pl, recs[i], reason[i]) == 0) {
-					atomic_fetch_add(&pl->stats.dead, 1);
-					complete(pl, recs[i], acc);
-				} else {
-					drop_undelivered(pl, &recs[i], 1);
-				}
-			} else if (state[i] == WMH_DONE || res == WM_OK) {
-				atomic_fetch_add(&pl->stats.written, 1);
-				complete(pl, recs[i], acc);
-			} else {
-				recs[keep] = recs[i];
-				free(reason[keep]);
-				reason[keep] = NULL;
-				keep++;
-				continue;
-			}
-			free(reason[i]);
-			reason[i] = NULL;
-		}
-		b.n = keep;
-		flush_acks(pl, acc);
-		if (keep == 0)
-			break;
-		if (res == WM_FATAL) {
-			wmh_log(WM_LOG_ERROR, pl->name, pl->sink->label,
-			        "sink failed fatally; %zu records not delivered; stopping the pipeline", keep);
-			atomic_store(&pl->failed, 1);
-			drop_undelivered(pl, recs, keep);
-			break;
-		}
-		if (pl->aborting) {
-			wmh_log(WM_LOG_ERROR, pl->name, pl->sink->label,
-			        "giving up on %zu records at shutdown (not acknowledged to the source)", keep);
-			drop_undelivered(pl, recs, keep);
-			break;
-		}
-		atomic_fetch_add(&pl->stats.retries, 1);
-		int64_t ms;
-		wmh_backoff_sleep(pl, attempt, rng, &ms);
-		wmh_log(attempt <= 3 ? WM_LOG_WARN : WM_LOG_ERROR, pl->name, pl->sink->label,
-		        "write asked to retry: %zu records pending, retry #%d after %lldms", keep, attempt,
-		        (long long)ms);
-	}
-	for (size_t i = 0; i < n; i++)
-		free(reason[i]);
-	free(reason);
-	free(state);
+	flush_acks(pl, &s->acc);
+	return m;
 }
 
 static void *sink_main(void *arg)
 {
 	struct wmh_pipeline *pl = arg;
 	pthread_setname_np(pthread_self(), "wm-sink");
-	uint64_t rng = (uint64_t)wmh_mono_us() ^ (uint64_t)(uintptr_t)pl;
-	if (!rng)
-		rng = 88172645463325252ull;
-	struct ack_acc acc = {NULL, 0, 0, 0};
+	struct sink_state s = {.pl = pl, .plugin = pl->sink->plugin->desc, .poll = pl->sink->plugin->poll,
+	                       .ctx = pl->sink->ctx};
+	s.rng = (uint64_t)wmh_mono_us() ^ (uint64_t)(uintptr_t)pl;
+	if (!s.rng)
+		s.rng = 88172645463325252ull;
+	size_t max_in_flight = s.poll ? pl->max_in_flight : 1;
+	int64_t max_wait_us = pl->max_wait_ms * 1000;
 	struct wm_record **buf = malloc(pl->max_records * sizeof *buf);
 	if (!buf) {
 		wmh_log(WM_LOG_ERROR, pl->name, pl->sink->label, "out of memory");
@@ -347,21 +453,54 @@ static void *sink_main(void *arg)
 	for (;;) {
 		if (atomic_load(&pl->failed) && !atomic_load(&pl->stopping))
 			break;
-		size_t n = wmh_queue_pop_batch(pl->q, buf, pl->max_records, pl->max_wait_ms * 1000);
-		if (n == 0)
-			break;
+		reap(&s);
+		if (s.n_inflight >= max_in_flight) {
+			s.poll(s.ctx, 100);
+			continue;
+		}
+		size_t n;
+		if (s.n_inflight == 0) {
+			n = wmh_queue_pop_batch(pl->q, buf, pl->max_records, max_wait_us);
+			if (n == 0)
+				break;
+		} else {
+			int over;
+			n = wmh_queue_pop_ready(pl->q, buf, pl->max_records, max_wait_us, &over);
+			if (n == 0) {
+				if (over)
+					break;
+				/* short waits while records gather for the next batch */
+				s.poll(s.ctx, wmh_queue_len(pl->q) ? 1 : 10);
+				continue;
+			}
+		}
 		if (pl->aborting) {
 			drop_undelivered(pl, buf, n);
 			continue;
 		}
-		write_batch(pl, buf, n, &rng, &acc);
+		n = route_dead_letters(&s, buf, n);
+		if (n == 0)
+			continue;
+		struct wm_batch *b = batch_new(pl, buf, n);
+		if (!b) {
+			wmh_log(WM_LOG_ERROR, pl->name, pl->sink->label, "out of memory for a batch of %zu", n);
+			drop_undelivered(pl, buf, n);
+			continue;
+		}
+		atomic_fetch_add(&pl->stats.batches, 1);
+		submit(&s, b);
+	}
+	/* what is in flight finishes first (at once when aborting) */
+	while (s.n_inflight > 0) {
+		s.poll(s.ctx, 100);
+		reap(&s);
 	}
 	/* after an abort, count what never got written */
 	size_t n;
 	while ((n = wmh_queue_take_all(pl->q, buf, pl->max_records)) > 0)
 		drop_undelivered(pl, buf, n);
 	free(buf);
-	free(acc.v);
+	free(s.acc.v);
 	wmh_acks_wake(pl->acks);
 	atomic_store(&pl->sink_done, 1);
 	return NULL;
@@ -393,6 +532,9 @@ int wmh_pipeline_start(struct wmh_pipeline *pl, char *err, size_t errlen)
 		return -1;
 	}
 	pl->threads_started = 1;
+	/* records it can have alive at once: the pool keeps as many for reuse */
+	pl->pool_reserved = (long long)(pl->queue_cap + (pl->max_in_flight + 1) * pl->max_records);
+	wmh_record_pool_reserve(pl->pool_reserved);
 	wmh_log(WM_LOG_INFO, pl->name, NULL, "started: %s -> %s (queue %zu, batch %zu/%lldms)", pl->source->label,
 	        pl->sink->label, pl->queue_cap, pl->max_records, (long long)pl->max_wait_ms);
 	return 0;

@@ -17,14 +17,24 @@ int strbuf_grow(struct strbuf *sb, size_t more)
 		return -1;
 	if (sb->len + more + 1 <= sb->cap)
 		return 0;
-	if (sb->fixed) {
+	if (sb->fixed == 1) {
 		sb->oom = 1;
 		return -1;
 	}
 	size_t cap = sb->cap ? sb->cap : 64;
 	while (cap < sb->len + more + 1)
 		cap *= 2;
-	char *p = realloc(sb->buf, cap);
+	char *p;
+	if (sb->fixed == 2) {
+		/* leave the caller's buffer */
+		p = malloc(cap);
+		if (p && sb->len)
+			memcpy(p, sb->buf, sb->len);
+		if (p)
+			sb->fixed = 0;
+	} else {
+		p = realloc(sb->buf, cap);
+	}
 	if (!p) {
 		sb->oom = 1;
 		return -1;
@@ -168,6 +178,14 @@ void strbuf_json_string(struct strbuf *sb, const char *s, size_t n)
 char *strbuf_detach(struct strbuf *sb, size_t *len)
 {
 	char *p = sb->buf;
+	if (sb->fixed && p && !sb->oom) {
+		/* the caller's memory cannot be handed over: copy it */
+		p = malloc(sb->len + 1);
+		if (p)
+			memcpy(p, sb->buf, sb->len + 1);
+		else
+			sb->oom = 1;
+	}
 	if (!p && !sb->oom)
 		p = calloc(1, 1);
 	if (len)
@@ -179,12 +197,14 @@ char *strbuf_detach(struct strbuf *sb, size_t *len)
 	sb->buf = NULL;
 	sb->len = sb->cap = 0;
 	sb->oom = 0;
+	sb->fixed = 0;
 	return p;
 }
 
 void strbuf_free(struct strbuf *sb)
 {
-	free(sb->buf);
+	if (!sb->fixed)
+		free(sb->buf);
 	sb->buf = NULL;
 	sb->len = sb->cap = 0;
 	sb->oom = 0;

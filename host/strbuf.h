@@ -9,12 +9,16 @@ struct strbuf {
 	char *buf;
 	size_t len, cap;
 	int oom;   /* set once an allocation failed; later appends are no-ops */
-	int fixed; /* buf is the caller's memory of cap bytes: never reallocated,
-	              running out of room sets oom */
+	int fixed; /* 1: buf is the caller's memory of cap bytes, never
+	              reallocated; running out of room sets oom.
+	              2: buf starts in the caller's memory (a stack buffer)
+	              and moves to the heap when it outgrows it */
 };
 #define STRBUF_INIT {NULL, 0, 0, 0, 0}
 /* A strbuf writing into the caller's memory (cap bytes, NUL included). */
 #define STRBUF_FIXED(p, n) {(p), 0, (n), 0, 1}
+/* A strbuf starting in the caller's memory and growing onto the heap. */
+#define STRBUF_ON(p, n) {(p), 0, (n), 0, 2}
 
 int strbuf_grow(struct strbuf *sb, size_t more);
 void strbuf_appendn(struct strbuf *sb, const char *s, size_t n);

@@ -1,6 +1,8 @@
 /* Test-only sink: writes the seq of every record it accepts to a file, and
  * can be told to ask for retries, fail chosen records, or fail fatally, so
- * the host's retry, dead-letter and drain paths can be tested. */
+ * the host's retry, dead-letter and drain paths can be tested. With
+ * `pipelined` it leaves batches in flight (WM_PENDING) and finishes them
+ * from poll() after `delay`, newest first, to test the host's pipelining. */
 #include <wmhost/plugin.h>
 
 #include <stdio.h>
@@ -16,6 +18,13 @@ struct flaky_ctx {
 	int64_t retry_first, fail_every, fatal_after, delay_ms, calls;
 	int retry_partial;
 	int64_t first_us;
+	int pipelined;
+	int64_t finishes;
+	struct pending {
+		struct wm_batch *b;
+		int64_t since_us;
+	} *pending;
+	size_t n_pending, cap_pending;
 };
 
 static const struct wm_option flaky_options[] = {
@@ -26,7 +35,9 @@ static const struct wm_option flaky_options[] = {
 	 NULL},
 	{"fail_every", WM_OPT_INT, "0", 0, 0, "records whose seq is a multiple of N are refused", 0, NULL, NULL},
 	{"fatal_after", WM_OPT_INT, "0", 0, 0, "the Nth write call fails fatally (0 = never)", 0, NULL, NULL},
-	{"delay", WM_OPT_DURATION, "0ms", 0, 0, "time each write call takes", 0, NULL, NULL},
+	{"delay", WM_OPT_DURATION, "0ms", 0, 0, "time each write call takes (pipelined: each batch)", 0, NULL, NULL},
+	{"pipelined", WM_OPT_BOOL, "false", 0, 0, "write() returns WM_PENDING; poll() finishes batches", 0, NULL,
+	 NULL},
 	{NULL, 0, NULL, 0, 0, NULL, 0, NULL, NULL},
 };
 
@@ -42,6 +53,7 @@ static int flaky_init(struct wm_instance *inst, const struct wm_config *cfg, enu
 	c->fail_every = API->cfg_int(cfg, "fail_every");
 	c->fatal_after = API->cfg_int(cfg, "fatal_after");
 	c->delay_ms = API->cfg_duration_ms(cfg, "delay");
+	c->pipelined = API->cfg_bool(cfg, "pipelined") && role == WM_ROLE_SINK;
 	c->first_us = API->mono_us();
 	if (!API->check_only(inst)) {
 		c->out = fopen(API->cfg_str(cfg, "out"), "a");
@@ -65,20 +77,13 @@ static int64_t seq_of(const struct wm_record *r)
 	return v && v->type == WM_INT ? v->u.i : -1;
 }
 
-static enum wm_result flaky_write(void *ctx, struct wm_batch *b)
+/* The verdict on a batch: records written, refused or left for a retry. */
+static enum wm_result judge(struct flaky_ctx *c, struct wm_batch *b, int64_t call)
 {
-	struct flaky_ctx *c = ctx;
 	size_t n = API->batch_len(b);
-	c->calls++;
-	if (c->batches)
-		fprintf(c->batches, "%zu %lld\n", n, (long long)((API->mono_us() - c->first_us) / 1000));
-	if (c->delay_ms > 0) {
-		struct timespec ts = {c->delay_ms / 1000, (c->delay_ms % 1000) * 1000000};
-		nanosleep(&ts, NULL);
-	}
-	if (c->fatal_after > 0 && c->calls >= c->fatal_after)
+	if (c->fatal_after > 0 && call >= c->fatal_after)
 		return WM_FATAL;
-	if (c->calls <= c->retry_first) {
+	if (call <= c->retry_first) {
 		if (c->retry_partial) {
 			for (size_t i = 0; i < n / 2; i++) {
 				fprintf(c->out, "%lld\n", (long long)seq_of(API->batch_at(b, i)));
@@ -102,6 +107,64 @@ static enum wm_result flaky_write(void *ctx, struct wm_batch *b)
 	return WM_OK;
 }
 
+static enum wm_result flaky_write(void *ctx, struct wm_batch *b)
+{
+	struct flaky_ctx *c = ctx;
+	size_t n = API->batch_len(b);
+	c->calls++;
+	if (c->pipelined) {
+		if (c->n_pending == c->cap_pending) {
+			size_t cap = c->cap_pending ? 2 * c->cap_pending : 8;
+			struct pending *p = realloc(c->pending, cap * sizeof *p);
+			if (!p)
+				return WM_RETRY;
+			c->pending = p;
+			c->cap_pending = cap;
+		}
+		c->pending[c->n_pending].b = b;
+		c->pending[c->n_pending].since_us = API->mono_us();
+		c->n_pending++;
+		/* the third column: batches in flight now, this one included */
+		if (c->batches)
+			fprintf(c->batches, "%zu %lld %zu\n", n, (long long)((API->mono_us() - c->first_us) / 1000),
+			        c->n_pending);
+		return WM_PENDING;
+	}
+	if (c->batches)
+		fprintf(c->batches, "%zu %lld\n", n, (long long)((API->mono_us() - c->first_us) / 1000));
+	if (c->delay_ms > 0) {
+		struct timespec ts = {c->delay_ms / 1000, (c->delay_ms % 1000) * 1000000};
+		nanosleep(&ts, NULL);
+	}
+	return judge(c, b, c->calls);
+}
+
+/* Finishes the batches pending for at least `delay`, newest first (so the
+ * host sees them out of order); when the host gives up, all of them, as
+ * not written. */
+static void flaky_poll(void *ctx, int timeout_ms)
+{
+	struct flaky_ctx *c = ctx;
+	int64_t now = API->mono_us();
+	for (size_t k = c->n_pending; k-- > 0;) {
+		struct wm_batch *b = c->pending[k].b;
+		enum wm_result res;
+		if (API->batch_aborting(b))
+			res = WM_RETRY;
+		else if (now - c->pending[k].since_us >= c->delay_ms * 1000)
+			res = judge(c, b, ++c->finishes); /* counted as they finish */
+		else
+			continue;
+		memmove(&c->pending[k], &c->pending[k + 1], (c->n_pending - k - 1) * sizeof *c->pending);
+		c->n_pending--;
+		API->batch_finish(b, res);
+	}
+	if (c->n_pending > 0 && timeout_ms > 0) {
+		struct timespec ts = {0, (timeout_ms < 5 ? timeout_ms : 5) * 1000000L};
+		nanosleep(&ts, NULL);
+	}
+}
+
 static void flaky_destroy(void *ctx)
 {
 	struct flaky_ctx *c = ctx;
@@ -109,6 +172,7 @@ static void flaky_destroy(void *ctx)
 		fclose(c->out);
 	if (c->batches)
 		fclose(c->batches);
+	free(c->pending);
 	free(c);
 }
 
@@ -123,6 +187,7 @@ static const struct wm_plugin flaky_plugin = {
 	.init = flaky_init,
 	.write = flaky_write,
 	.destroy = flaky_destroy,
+	.poll = flaky_poll,
 };
 
 WM_EXPORT const struct wm_plugin *wm_plugin_entry(uint32_t host_abi, const struct wm_host_api *api)

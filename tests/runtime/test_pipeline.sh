@@ -14,6 +14,18 @@ $4
 EOF
 }
 lines() { [ -f "$1" ] && wc -l <"$1" || echo 0; }
+# signal_after NAME SECONDS SIGNAL: runs pipeline NAME, signals it after
+# SECONDS, waits; leaves the exit status in rc and the wait in waited.
+signal_after() {
+	"$WMHOST" run "$T/$1.yaml" 2>"$T/$1.err" &
+	local pid=$! start
+	sleep "$2"
+	kill "-$3" $pid
+	start=$SECONDS
+	wait $pid
+	rc=$?
+	waited=$((SECONDS - start))
+}
 # each seq 0..N-1 exactly once
 exactly_once() { python3 - "$1" "$2" <<'EOF'
 import sys
@@ -116,15 +128,50 @@ check second_signal_exits_at_once bash -c "[ $rc -ne 0 ] && [ $((SECONDS - start
 # A sink that never recovers: the drain gives up at shutdown_timeout.
 pipe stuck 'count: 50' 'retry_first: 1000000' 'retry: {initial: 50ms, max: 100ms}
 shutdown_timeout: 1s'
-"$WMHOST" run "$T/stuck.yaml" 2>"$T/stuck.err" &
-pid=$!
-sleep 0.5
-kill -INT $pid
-start=$SECONDS
-wait $pid
-rc=$?
-check shutdown_timeout_bounds_the_drain bash -c "[ $((SECONDS - start)) -le 4 ]"
+signal_after stuck 0.5 INT
+check shutdown_timeout_bounds_the_drain test $waited -le 4
 check undelivered_records_are_reported_and_exit_1 bash -c "[ $rc -eq 1 ] && grep -q '50 undelivered' '$T/stuck.err'"
+
+# Pipelining: a sink that leaves batches in flight (WM_PENDING) and finishes
+# them later, newest first. The host keeps up to max_in_flight of them and
+# still releases positions to the source in order.
+pipe piped 'count: 20000, streams: 4, ack_log: '"$T"'/piped.acks' 'pipelined: true, delay: 30ms' 'queue: {capacity: 2000}
+batch: {max_records: 200, max_wait: 20ms, max_in_flight: 3}'
+"$WMHOST" run "$T/piped.yaml" 2>"$T/piped.err"
+rc=$?
+check pipelined_sink_count_in_equals_count_out exactly_once "$T/piped.out" 20000
+check pipelined_sink_has_max_in_flight_batches_and_no_more python3 -c "
+m=max(int(l.split()[2]) for l in open('$T/piped.batches'))
+assert m==3, m"
+check pipelined_acks_stay_in_order_despite_out_of_order_finishes bash -c "! grep -q 'ORDER BROKEN' '$T/piped.acks' && for s in 0 1 2 3; do grep -q \"^\$s 4999\$\" '$T/piped.acks' || exit 1; done"
+check pipelined_run_exits_0 test $rc -eq 0
+
+pipe piped1 'count: 2000' 'pipelined: true, delay: 5ms' 'batch: {max_records: 100, max_wait: 20ms, max_in_flight: 1}'
+"$WMHOST" run "$T/piped1.yaml" 2>"$T/piped1.err"
+check max_in_flight_1_writes_one_batch_at_a_time python3 -c "
+m=max(int(l.split()[2]) for l in open('$T/piped1.batches'))
+assert m==1, m"
+check max_in_flight_1_delivers_everything exactly_once "$T/piped1.out" 2000
+
+pipe pipedretry 'count: 3000, streams: 2, ack_log: '"$T"'/pipedretry.acks' 'pipelined: true, delay: 10ms, retry_first: 3, fail_every: 100' 'batch: {max_records: 100, max_wait: 20ms, max_in_flight: 4}
+retry: {initial: 10ms, max: 50ms}'
+"$WMHOST" run "$T/pipedretry.yaml" 2>"$T/pipedretry.err"
+rc=$?
+check pipelined_retries_and_refusals_lose_nothing python3 -c "
+seqs=[int(l) for l in open('$T/pipedretry.out')]
+want=[s for s in range(3000) if s % 100]
+assert sorted(seqs)==want, (len(seqs), len(set(seqs)))
+assert sum(1 for _ in open('$T/pipedretry.dead.jsonl'))==30"
+check pipelined_retries_are_logged test "$(grep -c 'write asked to retry' "$T/pipedretry.err")" -ge 3
+check pipelined_retry_acks_reach_the_end bash -c "grep -q '^0 1499$' '$T/pipedretry.acks' && grep -q '^1 1499$' '$T/pipedretry.acks' && [ $rc -eq 0 ]"
+
+# Batches in flight that never finish: at shutdown_timeout the host tells
+# the sink to give up, counts them undelivered and exits 1.
+pipe pipedstuck 'count: 0, rate: 2000' 'pipelined: true, delay: 1h' 'batch: {max_records: 100, max_wait: 20ms, max_in_flight: 2}
+shutdown_timeout: 1s'
+signal_after pipedstuck 0.7 TERM
+check pipelined_drain_is_bounded_by_shutdown_timeout bash -c "[ $waited -le 4 ] && [ $rc -eq 1 ]"
+check pipelined_undelivered_are_counted bash -c "grep -q 'stopped: .* [1-9][0-9]* undelivered' '$T/pipedstuck.err' && [ ! -s '$T/pipedstuck.out' ]"
 
 pipe fatal 'count: 100' 'fatal_after: 1' 'batch: {max_records: 10, max_wait: 10ms}'
 "$WMHOST" run "$T/fatal.yaml" 2>"$T/fatal.err"

@@ -369,6 +369,33 @@ static void records_freed_elsewhere_are_reused(void)
 		wmh_record_free(rs[i]);
 }
 
+/* The decoder's scratch space starts on the stack: keys and strings longer
+ * than it move to the heap intact. */
+static void long_keys_and_strings_decode_intact(void)
+{
+	char key[400], val[6000];
+	for (size_t i = 0; i < sizeof key - 1; i++)
+		key[i] = (char)('a' + i % 26);
+	key[sizeof key - 1] = 0;
+	for (size_t i = 0; i < sizeof val - 1; i++)
+		val[i] = i % 97 == 0 ? '"' : (char)('A' + i % 26);
+	val[sizeof val - 1] = 0;
+	struct wm_record *r = wmh_record_new();
+	wmh_record_set_string(r, key, val);
+	wmh_record_set_string(r, "short", "x");
+	char *json = enc(r);
+	char err[256] = "";
+	struct wm_record *back = json ? dec(json, err) : NULL;
+	CHECK(back != NULL);
+	const struct wm_value *v = back ? wmh_record_get(back, key) : NULL;
+	CHECK(v && v->type == WM_STRING && v->u.s.len == strlen(val) && strcmp(v->u.s.ptr, val) == 0);
+	v = back ? wmh_record_get(back, "short") : NULL;
+	CHECK(v && strcmp(v->u.s.ptr, "x") == 0);
+	free(json);
+	wmh_record_free(r);
+	wmh_record_free(back);
+}
+
 static void bytes_encode_as_base64(void)
 {
 	struct wm_record *r = wmh_record_new();
@@ -392,6 +419,7 @@ int main(void)
 	RUN(bytes_encode_as_base64);
 	RUN(fast_string_scan_matches_bytewise_scan);
 	RUN(json_into_caller_memory);
+	RUN(long_keys_and_strings_decode_intact);
 	RUN(recycled_records_start_empty);
 	RUN(records_freed_elsewhere_are_reused);
 	wmh_record_pool_release();

@@ -242,6 +242,43 @@ static void acks_window_survives_many_records(void)
 	wmh_acks_free(a);
 }
 
+/* The sink thread's non-blocking take while batches are in flight: a
+ * batch only when one is ready, and "over" once none will ever come. */
+static void pop_ready_takes_only_ready_batches(void)
+{
+	struct wmh_queue *q = wmh_queue_new(100);
+	struct wm_record *buf[32];
+	int over = 1;
+	CHECK(wmh_queue_pop_ready(q, buf, 10, 200000, &over) == 0 && over == 0); /* empty */
+	for (int i = 0; i < 5; i++)
+		wmh_queue_push(q, rec(i));
+	CHECK(wmh_queue_pop_ready(q, buf, 10, 200000, &over) == 0 && over == 0); /* window open */
+	usleep(250000);
+	size_t n = wmh_queue_pop_ready(q, buf, 10, 200000, &over);
+	CHECK(n == 5); /* the window, counted from the first look, has passed */
+	for (size_t i = 0; i < n; i++)
+		wmh_record_free(buf[i]);
+	for (int i = 0; i < 12; i++)
+		wmh_queue_push(q, rec(i));
+	n = wmh_queue_pop_ready(q, buf, 10, 200000, &over);
+	CHECK(n == 10 && wmh_record_get(buf[0], "seq")->u.i == 0); /* full: at once, in order */
+	for (size_t i = 0; i < n; i++)
+		wmh_record_free(buf[i]);
+	wmh_queue_drain(q);
+	n = wmh_queue_pop_ready(q, buf, 10, 200000, &over);
+	CHECK(n == 2 && over == 0); /* draining cuts the batch now */
+	for (size_t i = 0; i < n; i++)
+		wmh_record_free(buf[i]);
+	wmh_queue_close(q);
+	CHECK(wmh_queue_pop_ready(q, buf, 10, 200000, &over) == 0 && over == 1);
+	wmh_queue_free(q);
+	q = wmh_queue_new(10);
+	wmh_queue_push(q, rec(1));
+	wmh_queue_abort(q);
+	CHECK(wmh_queue_pop_ready(q, buf, 10, 200000, &over) == 0 && over == 1);
+	wmh_queue_free(q);
+}
+
 int main(void)
 {
 	RUN(full_queue_blocks_producer_and_loses_nothing);
@@ -253,5 +290,6 @@ int main(void)
 	RUN(acks_release_only_contiguous_prefix);
 	RUN(acks_streams_are_independent);
 	RUN(acks_window_survives_many_records);
+	RUN(pop_ready_takes_only_ready_batches);
 	return UNIT_EXIT();
 }

@@ -142,6 +142,8 @@ enum wm_result {
 	WM_RETRY = 1, /* transient: records not marked done or failed are
 	                 retried with backoff by the host */
 	WM_FATAL = 2, /* cannot continue: the pipeline stops */
+	WM_PENDING = 3, /* pipelining sinks only (see poll in struct wm_plugin):
+	                   the batch is on its way; batch_finish() ends it */
 };
 
 /* Return codes of host functions. */
@@ -261,6 +263,13 @@ struct wm_host_api {
 	 * NUL (so it takes *len + 1 bytes). When cap is too small it returns
 	 * WM_E_SPACE with *len set to the cap that is needed. */
 	int (*record_to_json_buf)(const struct wm_record *r, char *buf, size_t cap, size_t *len);
+
+	/* Pipelining sinks: ends a batch whose write() returned WM_PENDING,
+	 * with the verdict write() would have returned (WM_OK, WM_RETRY or
+	 * WM_FATAL; marks made with batch_done/batch_fail count as usual).
+	 * Call it on the sink thread, from inside write() or poll(), once per
+	 * pending write; the batch must not be touched afterwards. */
+	void (*batch_finish)(struct wm_batch *b, enum wm_result result);
 };
 
 /* True when the host's table has the member (a host built from an older
@@ -298,6 +307,20 @@ struct wm_plugin {
 	enum wm_result (*write)(void *ctx, struct wm_batch *b);
 	/* Free everything; called once, after run/write have returned. */
 	void (*destroy)(void *ctx);
+
+	/* Added after the first release of ABI 1 (the host reads it only when
+	 * struct_size covers it). */
+
+	/* Sink, optional: pipelining. A sink with poll() may return WM_PENDING
+	 * from write() when the batch is handed over but not yet durable (a
+	 * Kafka producer waiting for delivery reports); the host then hands it
+	 * further batches, up to the pipeline's batch.max_in_flight, and calls
+	 * poll() on the sink thread whenever it waits, for at most timeout_ms.
+	 * The plugin ends each pending batch with api->batch_finish(). Once
+	 * batch_aborting() is true, poll() must finish pending batches quickly
+	 * (WM_RETRY for what is not durable). A plugin should only return
+	 * WM_PENDING when WM_API_HAS(api, batch_finish). */
+	void (*poll)(void *ctx, int timeout_ms);
 };
 
 typedef const struct wm_plugin *(*wm_plugin_entry_fn)(uint32_t host_abi_version, const struct wm_host_api *api);
