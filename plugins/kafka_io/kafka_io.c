@@ -231,7 +231,6 @@ static void ctx_free(struct kafka_io_ctx *c)
 		return;
 	free(c->topic);
 	free_pairs(c->topic_config, c->n_topic_config);
-	free(c->suspects);
 	kafka_sink_free_memory(c);
 	free(c->key_field);
 	free(c->schema_header);
@@ -340,6 +339,7 @@ static int kafka_init(struct wm_instance *inst, const struct wm_config *cfg, enu
 	pthread_condattr_destroy(&ca);
 	c->inst = inst;
 	c->role = role;
+	c->pipelined = role == WM_ROLE_SINK && WM_API_HAS(API, batch_finish);
 	c->topic = xstrdup(API->cfg_str(cfg, "topic"));
 	if (!c->topic || !*c->topic) {
 		API->cfg_errorf(cfg, "topic", err, errlen, "must not be empty");
@@ -534,6 +534,7 @@ static const struct wm_plugin kafka_plugin = {
 	.stop = kafka_source_stop,
 	.write = kafka_sink_write,
 	.destroy = kafka_destroy,
+	.poll = kafka_sink_poll,
 };
 
 WM_EXPORT const struct wm_plugin *wm_plugin_entry(uint32_t host_abi, const struct wm_host_api *api)

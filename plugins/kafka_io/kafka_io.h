@@ -54,28 +54,15 @@ struct kafka_io_ctx {
 	char *schema_version;
 	int64_t flush_timeout_ms;
 	rd_kafka_topic_t *rkt;
-	struct wm_batch *batch; /* the batch write() waits for, else NULL */
-	uint64_t batch_gen;      /* tells delivery reports of abandoned batches apart */
-	size_t pending;          /* messages of the current batch without report */
-	size_t transient;        /* messages of the current batch that failed transiently */
-	rd_kafka_resp_err_t last_err;
-	/* Records the broker refused: such a verdict may be about the whole
-	 * request (a batch over the topic's max.message.bytes), so each one
-	 * is sent again alone before it is called bad. */
-	size_t *suspects;
-	size_t n_suspects, cap_suspects;
-	int isolating; /* sending suspects one by one */
-	/* The batch's message bytes and delivery references live in memory the
-	 * sink owns (no allocation per message); memory an abandoned batch's
-	 * messages may still point to is retired until the producer is gone. */
-	struct kafka_block *blocks; /* in use by the current batch; head is filled */
-	struct kafka_block *spare;  /* emptied, for the next batches */
+	int pipelined; /* batches end with batch_finish() (sink role, host has it) */
+	/* batches whose delivery reports are awaited, oldest first; finished
+	 * ones for reuse; ones given up at shutdown (librdkafka may still
+	 * point into them) until the producer is destroyed */
+	struct kafka_batch *inflight, *free_batches, *retired;
+	struct kafka_block *spare; /* emptied message blocks */
 	size_t spare_bytes;
-	struct kafka_msg_ref *refs; /* one per record of the current batch */
-	size_t cap_refs;
-	void **retired;
-	size_t n_retired, cap_retired;
-	int abandoned_last; /* the last batch left messages without a report */
+	int sync_done; /* without pipelining: write() waits for its batch */
+	enum wm_result sync_result;
 	uint64_t late_delivered, late_failed;
 
 	/* source */
@@ -99,8 +86,9 @@ struct kafka_io_ctx {
 
 /* sink.c */
 struct kafka_block;
-struct kafka_msg_ref;
+struct kafka_batch;
 void kafka_sink_free_memory(struct kafka_io_ctx *c);
+void kafka_sink_poll(void *ctx, int timeout_ms);
 enum wm_result kafka_sink_write(void *ctx, struct wm_batch *b);
 void kafka_sink_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque);
 void kafka_sink_close(struct kafka_io_ctx *c);

@@ -1,4 +1,12 @@
-/* kafka_io sink: publishes a batch and calls it durable only on successful delivery reports. */
+/* kafka_io sink: publishes batches and calls a batch durable only when every
+ * message in it has a successful delivery report.
+ *
+ * Pipelining: write() hands a batch's messages to librdkafka and returns
+ * WM_PENDING; the host goes on with the next batch while the broker
+ * acknowledges this one, and poll() (or a later write()) serves delivery
+ * reports and ends each batch with batch_finish(). A host without
+ * batch_finish, and the dead-letter role, get the same work done inside
+ * write() before it returns. */
 #include "kafka_io.h"
 
 #include <inttypes.h>
@@ -6,28 +14,49 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* How long one wait for delivery reports lasts before write() looks at
+/* How long one wait for delivery reports lasts before the sink looks at
  * batch_aborting() again. */
 #define DR_POLL_MS 100
 
-/* Identifies a message's record in the batch it came from. One array per
- * batch (c->refs), so a message costs no allocation of its own. */
-struct kafka_msg_ref {
-	uint64_t gen;
-	size_t index;
-};
-
-/* Message bytes of a batch: JSON is encoded straight into these blocks and
- * librdkafka points at them (no copy, no free per message) until the
- * batch's last delivery report. */
+/* Message bytes: JSON is encoded straight into these blocks and librdkafka
+ * points at them (no copy, no free per message) until the batch's last
+ * delivery report. */
 struct kafka_block {
 	struct kafka_block *next;
 	size_t cap, used;
 	char data[];
 };
 #define BLOCK_SIZE ((size_t)1 << 20)
-#define BLOCK_TAIL 2048                  /* less room than this left: next block */
-#define SPARE_MAX ((size_t)64 << 20)     /* emptied blocks kept for reuse */
+#define BLOCK_TAIL 2048              /* less room than this left: next block */
+#define SPARE_MAX ((size_t)64 << 20) /* emptied blocks kept for reuse */
+
+/* A message's record: its batch and index. One array per batch, so a
+ * message costs no allocation of its own. */
+struct kafka_msg_ref {
+	struct kafka_batch *kb;
+	size_t index;
+};
+
+/* The plugin's side of one batch in flight. */
+struct kafka_batch {
+	struct kafka_batch *next; /* in flight (oldest first), or free */
+	struct wm_batch *b;       /* NULL once finished: late reports only count */
+	int async;                /* ends with batch_finish(), else write() returns */
+	size_t n, handed;         /* records, and how many were given to librdkafka */
+	size_t pending;           /* messages without a delivery report */
+	size_t transient;         /* messages that failed transiently */
+	size_t produce_failed;    /* messages librdkafka did not take */
+	rd_kafka_resp_err_t last_err, produce_err;
+	/* Records the broker refused: such a verdict may be about the whole
+	 * request (a batch over the topic's max.message.bytes), so each one
+	 * is sent again alone before it is called bad. */
+	size_t *suspects;
+	size_t n_suspects, cap_suspects;
+	int isolating; /* sending suspects one by one */
+	struct kafka_block *blocks;
+	struct kafka_msg_ref *refs;
+	size_t cap_refs;
+};
 
 /* Broker or client verdicts that retrying the same record cannot change. */
 static int is_permanent(rd_kafka_resp_err_t err)
@@ -45,49 +74,53 @@ static int is_permanent(rd_kafka_resp_err_t err)
 	}
 }
 
-static int add_suspect(struct kafka_io_ctx *c, size_t index)
+static int add_suspect(struct kafka_batch *kb, size_t index)
 {
-	if (c->n_suspects == c->cap_suspects) {
-		size_t cap = c->cap_suspects ? 2 * c->cap_suspects : 16;
-		size_t *p = realloc(c->suspects, cap * sizeof *p);
+	if (kb->n_suspects == kb->cap_suspects) {
+		size_t cap = kb->cap_suspects ? 2 * kb->cap_suspects : 16;
+		size_t *p = realloc(kb->suspects, cap * sizeof *p);
 		if (!p)
 			return -1;
-		c->suspects = p;
-		c->cap_suspects = cap;
+		kb->suspects = p;
+		kb->cap_suspects = cap;
 	}
-	c->suspects[c->n_suspects++] = index;
+	kb->suspects[kb->n_suspects++] = index;
 	return 0;
 }
 
-/* Runs inside rd_kafka_poll()/flush(), on the thread that polls. */
+/* Runs inside rd_kafka_poll()/flush(), on the thread that polls (the
+ * pipeline's sink thread). */
 void kafka_sink_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
+	(void)rk;
 	struct kafka_io_ctx *c = opaque;
 	const struct kafka_msg_ref *ref = m->_private;
 	if (!ref)
 		return;
-	if (c->batch && ref->gen == c->batch_gen) {
-		c->pending--;
-		if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-			API->batch_done(c->batch, ref->index);
-		} else if (is_permanent(m->err) && !c->isolating) {
-			if (add_suspect(c, ref->index) != 0) {
-				c->transient++;
-				c->last_err = m->err;
-			}
-		} else if (is_permanent(m->err)) {
-			char reason[256];
-			snprintf(reason, sizeof reason, "kafka rejected the message (%zu bytes) for topic '%s': %s", m->len,
-			         c->topic, rd_kafka_err2str(m->err));
-			API->batch_fail(c->batch, ref->index, reason);
-		} else {
-			c->transient++;
-			c->last_err = m->err;
+	struct kafka_batch *kb = ref->kb;
+	if (!kb->b) { /* a batch given up at shutdown */
+		if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR)
+			c->late_delivered++;
+		else
+			c->late_failed++;
+		return;
+	}
+	kb->pending--;
+	if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+		API->batch_done(kb->b, ref->index);
+	} else if (is_permanent(m->err) && !kb->isolating) {
+		if (add_suspect(kb, ref->index) != 0) {
+			kb->transient++;
+			kb->last_err = m->err;
 		}
-	} else if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-		c->late_delivered++;
+	} else if (is_permanent(m->err)) {
+		char reason[256];
+		snprintf(reason, sizeof reason, "kafka rejected the message (%zu bytes) for topic '%s': %s", m->len,
+		         c->topic, rd_kafka_err2str(m->err));
+		API->batch_fail(kb->b, ref->index, reason);
 	} else {
-		c->late_failed++;
+		kb->transient++;
+		kb->last_err = m->err;
 	}
 }
 
@@ -121,19 +154,7 @@ static const void *record_msg_key(const struct kafka_io_ctx *c, const struct wm_
 	return API->record_key(r, len);
 }
 
-static int retire(struct kafka_io_ctx *c, void *p)
-{
-	if (c->n_retired == c->cap_retired) {
-		size_t cap = c->cap_retired ? 2 * c->cap_retired : 8;
-		void **v = realloc(c->retired, cap * sizeof *v);
-		if (!v)
-			return -1;
-		c->retired = v;
-		c->cap_retired = cap;
-	}
-	c->retired[c->n_retired++] = p;
-	return 0;
-}
+/* ---- memory ---- */
 
 static void free_blocks(struct kafka_block *b)
 {
@@ -143,82 +164,115 @@ static void free_blocks(struct kafka_block *b)
 	}
 }
 
+static void kb_free(struct kafka_batch *kb)
+{
+	free_blocks(kb->blocks);
+	free(kb->refs);
+	free(kb->suspects);
+	free(kb);
+}
+
 /* Frees the sink's memory; only once librdkafka holds no message. */
 void kafka_sink_free_memory(struct kafka_io_ctx *c)
 {
-	free_blocks(c->blocks);
+	for (struct kafka_batch *kb = c->inflight, *n; kb; kb = n) {
+		n = kb->next;
+		kb_free(kb);
+	}
+	for (struct kafka_batch *kb = c->free_batches, *n; kb; kb = n) {
+		n = kb->next;
+		kb_free(kb);
+	}
+	for (struct kafka_batch *kb = c->retired, *n; kb; kb = n) {
+		n = kb->next;
+		kb_free(kb);
+	}
 	free_blocks(c->spare);
-	free(c->refs);
-	for (size_t i = 0; i < c->n_retired; i++)
-		free(c->retired[i]);
-	free(c->retired);
-	c->blocks = c->spare = NULL;
-	c->refs = NULL;
-	c->retired = NULL;
-	c->n_retired = c->cap_retired = c->cap_refs = c->spare_bytes = 0;
+	c->inflight = c->free_batches = c->retired = NULL;
+	c->spare = NULL;
+	c->spare_bytes = 0;
 }
 
-/* A new batch starts. If the last one left messages without a report, the
- * memory they point to is retired instead of reused. Returns -1 on OOM. */
-static int batch_memory(struct kafka_io_ctx *c, size_t n, int last_abandoned)
+/* A batch's state, reusing a finished one's arrays. */
+static struct kafka_batch *kb_get(struct kafka_io_ctx *c, struct wm_batch *b, size_t n)
 {
-	if (last_abandoned) {
-		for (struct kafka_block *b = c->blocks, *next; b; b = next) {
-			next = b->next;
-			if (retire(c, b) != 0)
-				return -1; /* leaves it in c->blocks: freed with the producer */
-			c->blocks = next;
+	struct kafka_batch *kb = c->free_batches;
+	if (kb)
+		c->free_batches = kb->next;
+	else if (!(kb = calloc(1, sizeof *kb)))
+		return NULL;
+	if (n > kb->cap_refs) {
+		struct kafka_msg_ref *r = realloc(kb->refs, n * sizeof *r);
+		if (!r) {
+			kb->next = c->free_batches;
+			c->free_batches = kb;
+			return NULL;
 		}
-		if (c->refs && retire(c, c->refs) != 0)
-			return -1;
-		c->refs = NULL;
-		c->cap_refs = 0;
+		kb->refs = r;
+		kb->cap_refs = n;
 	}
-	for (struct kafka_block *b = c->blocks, *next; b; b = next) {
-		next = b->next;
-		if (c->spare_bytes + b->cap > SPARE_MAX) {
-			free(b);
+	kb->next = NULL;
+	kb->b = b;
+	kb->async = c->pipelined;
+	kb->n = n;
+	kb->handed = kb->pending = kb->transient = kb->produce_failed = 0;
+	kb->last_err = kb->produce_err = RD_KAFKA_RESP_ERR_NO_ERROR;
+	kb->n_suspects = 0;
+	kb->isolating = 0;
+	return kb;
+}
+
+/* A finished batch: with no message left at librdkafka its memory is
+ * reused; otherwise (given up at shutdown) librdkafka may still read the
+ * bytes and report on the references, so it is kept until the end. */
+static void kb_put(struct kafka_io_ctx *c, struct kafka_batch *kb)
+{
+	kb->b = NULL;
+	if (kb->pending > 0) {
+		kb->next = c->retired;
+		c->retired = kb;
+		return;
+	}
+	for (struct kafka_block *bl = kb->blocks, *next; bl; bl = next) {
+		next = bl->next;
+		if (c->spare_bytes + bl->cap > SPARE_MAX) {
+			free(bl);
 			continue;
 		}
-		b->used = 0;
-		b->next = c->spare;
-		c->spare = b;
-		c->spare_bytes += b->cap;
+		bl->used = 0;
+		bl->next = c->spare;
+		c->spare = bl;
+		c->spare_bytes += bl->cap;
 	}
-	c->blocks = NULL;
-	if (n > c->cap_refs) {
-		struct kafka_msg_ref *r = realloc(c->refs, n * sizeof *r);
-		if (!r)
-			return -1;
-		c->refs = r;
-		c->cap_refs = n;
-	}
-	return 0;
+	kb->blocks = NULL;
+	kb->next = c->free_batches;
+	c->free_batches = kb;
 }
 
-static struct kafka_block *next_block(struct kafka_io_ctx *c)
+static struct kafka_block *next_block(struct kafka_io_ctx *c, struct kafka_batch *kb)
 {
-	struct kafka_block *b = c->spare;
-	if (b) {
-		c->spare = b->next;
-		c->spare_bytes -= b->cap;
+	struct kafka_block *bl = c->spare;
+	if (bl) {
+		c->spare = bl->next;
+		c->spare_bytes -= bl->cap;
 	} else {
-		b = malloc(sizeof *b + BLOCK_SIZE);
-		if (!b)
+		bl = malloc(sizeof *bl + BLOCK_SIZE);
+		if (!bl)
 			return NULL;
-		b->cap = BLOCK_SIZE;
+		bl->cap = BLOCK_SIZE;
 	}
-	b->used = 0;
-	b->next = c->blocks;
-	c->blocks = b;
-	return b;
+	bl->used = 0;
+	bl->next = kb->blocks;
+	kb->blocks = bl;
+	return bl;
 }
 
 /* Encodes a record as JSON into the batch's blocks. *owned is set when the
  * record was too large for a block and got its own buffer (freed by
  * librdkafka, RD_KAFKA_MSG_F_FREE). Returns NULL if the record cannot be
  * encoded (*oom tells memory from a bad record). */
-static char *encode(struct kafka_io_ctx *c, const struct wm_record *r, size_t *len, int *owned, int *oom)
+static char *encode(struct kafka_io_ctx *c, struct kafka_batch *kb, const struct wm_record *r, size_t *len,
+                    int *owned, int *oom)
 {
 	*owned = 0;
 	*oom = 0;
@@ -230,24 +284,24 @@ static char *encode(struct kafka_io_ctx *c, const struct wm_record *r, size_t *l
 		*owned = 1;
 		return json;
 	}
-	struct kafka_block *b = c->blocks;
-	if (!b || b->cap - b->used < BLOCK_TAIL)
-		b = next_block(c);
-	if (!b) {
+	struct kafka_block *bl = kb->blocks;
+	if (!bl || bl->cap - bl->used < BLOCK_TAIL)
+		bl = next_block(c, kb);
+	if (!bl) {
 		*oom = 1;
 		return NULL;
 	}
-	int rc = API->record_to_json_buf(r, b->data + b->used, b->cap - b->used, len);
+	int rc = API->record_to_json_buf(r, bl->data + bl->used, bl->cap - bl->used, len);
 	if (rc == WM_E_SPACE && *len <= BLOCK_SIZE / 4) {
-		if (!(b = next_block(c))) {
+		if (!(bl = next_block(c, kb))) {
 			*oom = 1;
 			return NULL;
 		}
-		rc = API->record_to_json_buf(r, b->data, b->cap, len);
+		rc = API->record_to_json_buf(r, bl->data, bl->cap, len);
 	}
 	if (rc == 0) {
-		char *p = b->data + b->used;
-		b->used += *len; /* the NUL after it is overwritten by the next one */
+		char *p = bl->data + bl->used;
+		bl->used += *len; /* the NUL after it is overwritten by the next one */
 		return p;
 	}
 	if (rc == WM_E_SPACE) {
@@ -268,27 +322,30 @@ static char *encode(struct kafka_io_ctx *c, const struct wm_record *r, size_t *l
 	return NULL;
 }
 
+/* ---- producing ---- */
+
 /* Hands one record to librdkafka. Returns 0 when queued, 1 when the record
- * was failed as bad, -1 on a transient error (in *errp). */
-static int produce_one(struct kafka_io_ctx *c, struct wm_batch *b, size_t i, rd_kafka_resp_err_t *errp)
+ * was failed as bad, -1 on a transient error (in kb->produce_err). */
+static int produce_one(struct kafka_io_ctx *c, struct kafka_batch *kb, size_t i)
 {
+	struct wm_batch *b = kb->b;
 	const struct wm_record *r = API->batch_at(b, i);
 	size_t json_len = 0;
 	int owned, oom;
 	char keybuf[64];
 	size_t key_len = 0;
-	char *json = encode(c, r, &json_len, &owned, &oom);
+	char *json = encode(c, kb, r, &json_len, &owned, &oom);
 	if (!json) {
 		if (oom) {
-			*errp = RD_KAFKA_RESP_ERR__CRIT_SYS_RESOURCE;
+			kb->produce_err = RD_KAFKA_RESP_ERR__CRIT_SYS_RESOURCE;
 			return -1;
 		}
 		API->batch_fail(b, i, "record could not be encoded as JSON");
 		return 1;
 	}
 	const void *key = record_msg_key(c, r, keybuf, sizeof keybuf, &key_len);
-	struct kafka_msg_ref *ref = &c->refs[i];
-	ref->gen = c->batch_gen;
+	struct kafka_msg_ref *ref = &kb->refs[i];
+	ref->kb = kb;
 	ref->index = i;
 	/* block memory stays valid until the batch's reports are in (no copy);
 	 * an own buffer is librdkafka's to free (the host API's allocator is
@@ -308,7 +365,7 @@ static int produce_one(struct kafka_io_ctx *c, struct wm_batch *b, size_t i, rd_
 			                        RD_KAFKA_V_OPAQUE(ref), RD_KAFKA_V_END);
 		if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
 			owned = 0;
-			c->pending++;
+			kb->pending++;
 			rc = 0;
 			break;
 		}
@@ -318,7 +375,7 @@ static int produce_one(struct kafka_io_ctx *c, struct wm_batch *b, size_t i, rd_
 			rd_kafka_poll(c->rk, DR_POLL_MS);
 			continue;
 		}
-		*errp = err;
+		kb->produce_err = err;
 		if (is_permanent(err)) {
 			char reason[256];
 			snprintf(reason, sizeof reason, "message of %zu bytes not accepted for topic '%s': %s", json_len,
@@ -333,12 +390,93 @@ static int produce_one(struct kafka_io_ctx *c, struct wm_batch *b, size_t i, rd_
 	return rc;
 }
 
+/* Refused records, one by one: a refusal of a record alone is about the
+ * record; it goes to the dead-letter path. Waits for each report. */
+static void isolate(struct kafka_io_ctx *c, struct kafka_batch *kb)
+{
+	kb->isolating = 1;
+	size_t s = 0;
+	for (; s < kb->n_suspects && kb->pending == 0 && !API->batch_aborting(kb->b); s++) {
+		if (produce_one(c, kb, kb->suspects[s]) < 0)
+			kb->produce_failed++;
+		while (kb->pending > 0 && !API->batch_aborting(kb->b))
+			rd_kafka_poll(c->rk, DR_POLL_MS);
+	}
+	if (s < kb->n_suspects)
+		kb->transient += kb->n_suspects - s;
+	kb->n_suspects = 0;
+}
+
+/* The batch's verdict, logged when it is not OK. */
+static enum wm_result verdict(struct kafka_io_ctx *c, struct kafka_batch *kb, int fatal)
+{
+	if (fatal)
+		return WM_FATAL;
+	if (kb->pending > 0 || kb->handed < kb->n) {
+		API->log(c->inst, WM_LOG_WARN,
+		         "shutdown deadline: %zu message(s) of the batch without delivery report, %zu not sent", kb->pending,
+		         kb->n - kb->handed);
+		return WM_RETRY;
+	}
+	if (kb->produce_failed > 0) {
+		API->log(c->inst, WM_LOG_WARN, "%zu of %zu message(s) could not be queued: %s", kb->produce_failed, kb->n,
+		         rd_kafka_err2str(kb->produce_err));
+		return WM_RETRY;
+	}
+	if (kb->transient > 0) {
+		API->log(c->inst, WM_LOG_WARN, "%zu of %zu message(s) not delivered to '%s': %s; will retry", kb->transient,
+		         kb->n, c->topic, rd_kafka_err2str(kb->last_err));
+		return WM_RETRY;
+	}
+	return WM_OK;
+}
+
+/* Ends a batch: takes it off the in-flight list and tells the host. */
+static void finish(struct kafka_io_ctx *c, struct kafka_batch *kb, int fatal)
+{
+	struct kafka_batch **pp = &c->inflight;
+	while (*pp != kb)
+		pp = &(*pp)->next;
+	*pp = kb->next;
+	enum wm_result res = verdict(c, kb, fatal);
+	struct wm_batch *b = kb->b;
+	int async = kb->async;
+	kb_put(c, kb);
+	if (async) {
+		API->batch_finish(b, res);
+	} else {
+		c->sync_result = res;
+		c->sync_done = 1;
+	}
+}
+
+/* Serves delivery reports for up to timeout_ms, then ends every batch that
+ * has all its reports (or is given up: shutdown deadline, fatal error). */
+static void serve(struct kafka_io_ctx *c, int timeout_ms)
+{
+	rd_kafka_poll(c->rk, timeout_ms);
+	char fatal[512];
+	int is_fatal = rd_kafka_fatal_error(c->rk, fatal, sizeof fatal) != RD_KAFKA_RESP_ERR_NO_ERROR;
+	if (is_fatal && c->inflight)
+		API->log(c->inst, WM_LOG_ERROR, "producer cannot continue: %s", fatal);
+	for (struct kafka_batch *kb = c->inflight, *next; kb; kb = next) {
+		next = kb->next;
+		if (!is_fatal && kb->pending == 0 && kb->n_suspects > 0) {
+			isolate(c, kb);
+			next = c->inflight; /* isolating served other batches' reports: look again */
+			continue;
+		}
+		if (is_fatal || kb->pending == 0 || API->batch_aborting(kb->b)) {
+			finish(c, kb, is_fatal);
+			next = c->inflight;
+		}
+	}
+}
+
 enum wm_result kafka_sink_write(void *ctx, struct wm_batch *b)
 {
 	struct kafka_io_ctx *c = ctx;
 	size_t n = API->batch_len(b);
-	size_t produce_failed = 0;
-	rd_kafka_resp_err_t produce_err = RD_KAFKA_RESP_ERR_NO_ERROR;
 	char fatal[512];
 
 	if (rd_kafka_fatal_error(c->rk, fatal, sizeof fatal)) {
@@ -353,66 +491,36 @@ enum wm_result kafka_sink_write(void *ctx, struct wm_batch *b)
 			return WM_FATAL;
 		}
 	}
-	if (batch_memory(c, n, c->abandoned_last) != 0) {
+	struct kafka_batch *kb = kb_get(c, b, n);
+	if (!kb) {
 		API->log(c->inst, WM_LOG_WARN, "out of memory for a batch of %zu message(s)", n);
 		return WM_RETRY;
 	}
-	c->abandoned_last = 0;
-	c->batch = b;
-	c->batch_gen++;
-	c->pending = 0;
-	c->transient = 0;
-	c->last_err = RD_KAFKA_RESP_ERR_NO_ERROR;
-	c->n_suspects = 0;
-	c->isolating = 0;
-	size_t handed = 0;
-	for (size_t i = 0; i < n; i++, handed++) {
-		if (API->batch_aborting(b))
-			break;
-		if (produce_one(c, b, i, &produce_err) < 0)
-			produce_failed++;
+	/* in flight before the first message, so a report served while
+	 * librdkafka's queue is full finds it */
+	struct kafka_batch **pp = &c->inflight;
+	while (*pp)
+		pp = &(*pp)->next;
+	*pp = kb;
+	for (size_t i = 0; i < n && !API->batch_aborting(b); i++, kb->handed++)
+		if (produce_one(c, kb, i) < 0)
+			kb->produce_failed++;
+	if (kb->async) {
+		/* never ack on enqueue: the host waits for batch_finish() */
+		serve(c, 0);
+		return WM_PENDING;
 	}
-	/* Never ack on enqueue: wait until every message has its report. */
-	while (c->pending > 0 && !API->batch_aborting(b))
-		rd_kafka_poll(c->rk, DR_POLL_MS);
-	rd_kafka_poll(c->rk, 0);
-	/* Refused records, one by one: a refusal of a record alone is about
-	 * the record; it goes to the dead-letter path. */
-	c->isolating = 1;
-	for (size_t s = 0; s < c->n_suspects && c->pending == 0 && !API->batch_aborting(b); s++) {
-		if (produce_one(c, b, c->suspects[s], &produce_err) < 0)
-			produce_failed++;
-		while (c->pending > 0 && !API->batch_aborting(b))
-			rd_kafka_flush(c->rk, DR_POLL_MS);
-	}
-	if (c->n_suspects > 0 && API->batch_aborting(b))
-		c->transient += c->n_suspects;
-	c->isolating = 0;
-	size_t abandoned = c->pending;
-	c->batch = NULL;
-	c->abandoned_last = abandoned > 0;
+	c->sync_done = 0;
+	while (!c->sync_done)
+		serve(c, DR_POLL_MS);
+	return c->sync_result;
+}
 
-	if (rd_kafka_fatal_error(c->rk, fatal, sizeof fatal)) {
-		API->log(c->inst, WM_LOG_ERROR, "producer cannot continue: %s", fatal);
-		return WM_FATAL;
-	}
-	if (abandoned > 0 || handed < n) {
-		API->log(c->inst, WM_LOG_WARN,
-		         "shutdown deadline: %zu message(s) of the batch without delivery report, %zu not sent", abandoned,
-		         n - handed);
-		return WM_RETRY;
-	}
-	if (produce_failed > 0) {
-		API->log(c->inst, WM_LOG_WARN, "%zu of %zu message(s) could not be queued: %s", produce_failed, n,
-		         rd_kafka_err2str(produce_err));
-		return WM_RETRY;
-	}
-	if (c->transient > 0) {
-		API->log(c->inst, WM_LOG_WARN, "%zu of %zu message(s) not delivered to '%s': %s; will retry", c->transient,
-		         n, c->topic, rd_kafka_err2str(c->last_err));
-		return WM_RETRY;
-	}
-	return WM_OK;
+void kafka_sink_poll(void *ctx, int timeout_ms)
+{
+	struct kafka_io_ctx *c = ctx;
+	if (c->rk && c->role != WM_ROLE_SOURCE)
+		serve(c, timeout_ms);
 }
 
 /* Flushes what is still in flight (abandoned batches) within flush_timeout
@@ -424,7 +532,7 @@ void kafka_sink_close(struct kafka_io_ctx *c)
 	int left = rd_kafka_outq_len(c->rk);
 	if (left > 0) {
 		/* Purged messages get a delivery report with an error, which
-		 * frees their reference and counts them. */
+		 * counts them. */
 		rd_kafka_purge(c->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
 		rd_kafka_flush(c->rk, DR_POLL_MS);
 	}
