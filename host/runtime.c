@@ -277,29 +277,42 @@ struct sink_state {
 	struct ack_acc acc;
 	struct wm_batch *inflight; /* oldest first */
 	size_t n_inflight;
+	struct wm_batch *spare; /* finished batches, for reuse */
 };
 
-/* One allocation holds the batch and its arrays. */
-static struct wm_batch *batch_new(struct wmh_pipeline *pl, struct wm_record **recs, size_t n)
+/* One allocation holds the batch and its arrays, sized for max_records;
+ * finished ones are kept for the next batches (a batch of thousands of
+ * records is big enough for malloc to map and unmap it each time). */
+static struct wm_batch *batch_new(struct sink_state *s, struct wm_record **recs, size_t n)
 {
-	struct wm_batch *b = calloc(1, sizeof *b + n * (sizeof *b->recs + sizeof *b->reason) + n);
-	if (!b)
-		return NULL;
+	struct wmh_pipeline *pl = s->pl;
+	struct wm_batch *b = s->spare;
+	if (b) {
+		s->spare = b->next;
+	} else {
+		size_t cap = pl->max_records;
+		b = malloc(sizeof *b + cap * (sizeof *b->recs + sizeof *b->reason) + cap);
+		if (!b)
+			return NULL;
+	}
+	memset(b, 0, sizeof *b);
 	b->recs = (struct wm_record **)(b + 1);
-	b->reason = (char **)(b->recs + n);
-	b->state = (unsigned char *)(b->reason + n);
+	b->reason = (char **)(b->recs + pl->max_records);
+	b->state = (unsigned char *)(b->reason + pl->max_records);
 	memcpy(b->recs, recs, n * sizeof *recs);
+	memset(b->reason, 0, n * sizeof *b->reason);
 	b->n = n;
 	b->pl = pl;
 	return b;
 }
 
-/* Frees the batch; its records are already completed or dropped. */
-static void batch_free(struct wm_batch *b)
+/* Done with the batch; its records are already completed or dropped. */
+static void batch_free(struct sink_state *s, struct wm_batch *b)
 {
 	for (size_t i = 0; i < b->n; i++)
 		free(b->reason[i]);
-	free(b);
+	b->next = s->spare;
+	s->spare = b;
 }
 
 /* Applies a write's verdict: finished records are completed (acked or
@@ -333,7 +346,7 @@ static int settle(struct sink_state *s, struct wm_batch *b, enum wm_result res)
 	b->n = keep;
 	flush_acks(pl, &s->acc);
 	if (keep == 0) {
-		batch_free(b);
+		batch_free(s, b);
 		return 0;
 	}
 	if (res == WM_FATAL) {
@@ -349,7 +362,7 @@ static int settle(struct sink_state *s, struct wm_batch *b, enum wm_result res)
 	}
 	drop_undelivered(pl, b->recs, keep);
 	b->n = 0;
-	batch_free(b);
+	batch_free(s, b);
 	return 0;
 }
 
@@ -481,7 +494,7 @@ static void *sink_main(void *arg)
 		n = route_dead_letters(&s, buf, n);
 		if (n == 0)
 			continue;
-		struct wm_batch *b = batch_new(pl, buf, n);
+		struct wm_batch *b = batch_new(&s, buf, n);
 		if (!b) {
 			wmh_log(WM_LOG_ERROR, pl->name, pl->sink->label, "out of memory for a batch of %zu", n);
 			drop_undelivered(pl, buf, n);
@@ -501,6 +514,10 @@ static void *sink_main(void *arg)
 		drop_undelivered(pl, buf, n);
 	free(buf);
 	free(s.acc.v);
+	for (struct wm_batch *b = s.spare, *next; b; b = next) {
+		next = b->next;
+		free(b);
+	}
 	wmh_acks_wake(pl->acks);
 	atomic_store(&pl->sink_done, 1);
 	return NULL;

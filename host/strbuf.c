@@ -44,23 +44,9 @@ int strbuf_grow(struct strbuf *sb, size_t more)
 	return 0;
 }
 
-void strbuf_appendn(struct strbuf *sb, const char *s, size_t n)
-{
-	if (strbuf_grow(sb, n))
-		return;
-	memcpy(sb->buf + sb->len, s, n);
-	sb->len += n;
-	sb->buf[sb->len] = 0;
-}
-
 void strbuf_append(struct strbuf *sb, const char *s)
 {
 	strbuf_appendn(sb, s, strlen(s));
-}
-
-void strbuf_appendc(struct strbuf *sb, char c)
-{
-	strbuf_appendn(sb, &c, 1);
 }
 
 void strbuf_appendf(struct strbuf *sb, const char *fmt, ...)
@@ -103,7 +89,11 @@ static inline int word_is_plain(uint64_t w)
 	return (hits & high) == 0;
 }
 
-size_t strbuf_plain_prefix(const char *s, size_t n)
+/* The plain prefix of s (see strbuf_plain_prefix), also copied to dst
+ * unless dst is NULL. dst must have room for n bytes: whole vectors are
+ * stored before they are checked, so bytes past the prefix may be written
+ * too (the caller overwrites them). */
+static size_t plain_copy_sse2(char *dst, const char *s, size_t n)
 {
 	size_t i = 0;
 #ifdef __SSE2__
@@ -114,21 +104,70 @@ size_t strbuf_plain_prefix(const char *s, size_t n)
 		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
 		__m128i bad = _mm_or_si128(_mm_cmplt_epi8(v, space),
 		                           _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)));
-		if (_mm_movemask_epi8(bad))
-			break;
+		if (dst)
+			_mm_storeu_si128((__m128i *)(void *)(dst + i), v);
+		unsigned m = (unsigned)_mm_movemask_epi8(bad);
+		if (m)
+			return i + (size_t)__builtin_ctz(m);
 		i += 16;
 	}
 #endif
-	while (i + 8 <= n) {
+	size_t j = i;
+	while (j + 8 <= n) {
 		uint64_t w;
-		memcpy(&w, s + i, 8);
+		memcpy(&w, s + j, 8);
 		if (!word_is_plain(w))
 			break;
-		i += 8;
+		j += 8;
 	}
-	while (i < n && !json_special[(unsigned char)s[i]])
-		i++;
-	return i;
+	while (j < n && !json_special[(unsigned char)s[j]])
+		j++;
+	if (dst && j > i)
+		memcpy(dst + i, s + i, j - i);
+	return j;
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+/* The same, 32 bytes at a time, on CPUs with AVX2 (chosen at start). */
+__attribute__((target("avx2"))) static size_t plain_copy_avx2(char *dst, const char *s, size_t n)
+{
+	size_t i = 0;
+	const __m256i space = _mm256_set1_epi8(0x20), quote = _mm256_set1_epi8('"'), bslash = _mm256_set1_epi8('\\');
+	while (i + 32 <= n) {
+		__m256i v = _mm256_loadu_si256((const __m256i *)(const void *)(s + i));
+		__m256i bad = _mm256_or_si256(_mm256_cmpgt_epi8(space, v),
+		                              _mm256_or_si256(_mm256_cmpeq_epi8(v, quote), _mm256_cmpeq_epi8(v, bslash)));
+		if (dst)
+			_mm256_storeu_si256((__m256i *)(void *)(dst + i), v);
+		unsigned m = (unsigned)_mm256_movemask_epi8(bad);
+		if (m)
+			return i + (size_t)__builtin_ctz(m);
+		i += 32;
+	}
+	return i + plain_copy_sse2(dst ? dst + i : NULL, s + i, n - i);
+}
+#endif
+
+static size_t (*plain_copy)(char *dst, const char *s, size_t n) = plain_copy_sse2;
+
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((constructor)) static void choose_plain_copy(void)
+{
+	__builtin_cpu_init();
+	if (__builtin_cpu_supports("avx2"))
+		plain_copy = plain_copy_avx2;
+}
+#endif
+
+size_t strbuf_plain_prefix(const char *s, size_t n)
+{
+	return plain_copy(NULL, s, n);
+}
+
+size_t strbuf_plain_prefix_portable(const char *s, size_t n)
+{
+	return plain_copy_sse2(NULL, s, n);
 }
 
 void strbuf_json_string(struct strbuf *sb, const char *s, size_t n)
@@ -139,10 +178,12 @@ void strbuf_json_string(struct strbuf *sb, const char *s, size_t n)
 	sb->buf[sb->len++] = '"';
 	size_t i = 0;
 	while (i < n) {
-		size_t start = i;
-		i += strbuf_plain_prefix(s + i, n - i);
-		if (i > start)
-			strbuf_appendn(sb, s + start, i - start);
+		/* escapes may have used the room reserved above */
+		if (sb->len + (n - i) + 2 > sb->cap && strbuf_grow(sb, n - i + 1))
+			return;
+		size_t k = plain_copy(sb->buf + sb->len, s + i, n - i);
+		sb->len += k;
+		i += k;
 		if (i >= n)
 			break;
 		unsigned char c = (unsigned char)s[i];
