@@ -232,10 +232,12 @@ do_start() {
 	write_config
 	mkdir -p "$DIR/logs"
 	if [ ! -f "$DIR/data/meta.properties" ]; then
+		# "--cluster-id=ID": a base64 ID may begin with "-", which the
+		# tool would take for an option when given as a separate word
 		local cluster_id
 		cluster_id=$(python3 -c 'import base64,uuid; print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')
 		java -Xmx256m -cp "$jars/*" -Dlog4j.configuration="file:$DIR/log4j.properties" \
-			kafka.tools.StorageTool format -t "$cluster_id" -c "$DIR/server.properties" \
+			kafka.tools.StorageTool format --cluster-id="$cluster_id" -c "$DIR/server.properties" \
 			--add-scram "SCRAM-SHA-256=[name=$SASL_USER,password=$SASL_PASSWORD]" \
 			>"$DIR/format.log" 2>&1 || { cat "$DIR/format.log" >&2; die "formatting the storage failed"; }
 	fi
