@@ -173,10 +173,20 @@ size_t strbuf_plain_prefix_portable(const char *s, size_t n)
 void strbuf_json_string(struct strbuf *sb, const char *s, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";
-	if (strbuf_grow(sb, n + 2))
+	if (sb->len + n + 3 > sb->cap && strbuf_grow(sb, n + 2))
 		return;
 	sb->buf[sb->len++] = '"';
 	size_t i = 0;
+	if (n < 16) {
+		/* field names and most values: a byte loop beats the vector
+		 * setup; stops at the first byte that needs more than a copy */
+		char *d = sb->buf + sb->len;
+		while (i < n && !json_special[(unsigned char)s[i]]) {
+			d[i] = s[i];
+			i++;
+		}
+		sb->len += i;
+	}
 	while (i < n) {
 		/* escapes may have used the room reserved above */
 		if (sb->len + (n - i) + 2 > sb->cap && strbuf_grow(sb, n - i + 1))
