@@ -32,6 +32,7 @@ struct wm_batch {
 	int finished;          /* batch_finish() was called */
 	enum wm_result result; /* ...with this verdict */
 	int attempt;
+	int64_t retry_at_us;   /* parked until then for a retry (0: not parked) */
 	struct wm_batch *next; /* the sink thread's list of batches in flight */
 };
 

@@ -176,6 +176,7 @@ size_t wmh_queue_pop_ready(struct wmh_queue *q, struct wm_record **out, size_t m
 	pthread_mutex_lock(&q->mu);
 	*over = q->aborted || (q->closed && q->len == 0);
 	if (*over || q->len == 0) {
+		q->flush = 0; /* nothing to cut: a later record must not be cut alone */
 		pthread_mutex_unlock(&q->mu);
 		return 0;
 	}

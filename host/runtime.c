@@ -205,16 +205,22 @@ static uint64_t rng_next(uint64_t *s)
 	return *s;
 }
 
-void wmh_backoff_sleep(struct wmh_pipeline *pl, int attempt, uint64_t *rng, int64_t *slept_ms)
+/* The backoff before retry number `attempt`: initial·2^(attempt-1) capped
+ * at max, with "equal jitter" (half fixed, half random, so many agents
+ * retrying after one outage do not stampede together). */
+static int64_t backoff_ms(struct wmh_pipeline *pl, int attempt, uint64_t *rng)
 {
 	int64_t base = pl->retry_initial_ms;
 	for (int i = 1; i < attempt && base < pl->retry_max_ms; i++)
 		base *= 2;
 	if (base > pl->retry_max_ms)
 		base = pl->retry_max_ms;
-	/* "equal jitter": half fixed, half random, so many agents retrying
-	 * after one outage do not stampede together */
-	int64_t ms = base / 2 + (int64_t)(rng_next(rng) % (uint64_t)(base / 2 + 1));
+	return base / 2 + (int64_t)(rng_next(rng) % (uint64_t)(base / 2 + 1));
+}
+
+void wmh_backoff_sleep(struct wmh_pipeline *pl, int attempt, uint64_t *rng, int64_t *slept_ms)
+{
+	int64_t ms = backoff_ms(pl, attempt, rng);
 	*slept_ms = ms;
 	int64_t end = wmh_mono_us() + ms * 1000;
 	while (!pl->aborting) {
@@ -366,20 +372,51 @@ static int settle(struct sink_state *s, struct wm_batch *b, enum wm_result res)
 	return 0;
 }
 
-/* Writes b (again after a backoff, while the sink asks to retry) until it
- * is over or in flight. */
+static void inflight_append(struct sink_state *s, struct wm_batch *b)
+{
+	struct wm_batch **pp = &s->inflight;
+	while (*pp)
+		pp = &(*pp)->next;
+	b->next = NULL;
+	*pp = b;
+	s->n_inflight++;
+}
+
+static void log_retry(struct wmh_pipeline *pl, struct wm_batch *b, int64_t ms)
+{
+	wmh_log(b->attempt <= 3 ? WM_LOG_WARN : WM_LOG_ERROR, pl->name, pl->sink->label,
+	        "write asked to retry: %zu records pending, retry #%d after %lldms", b->n, b->attempt, (long long)ms);
+}
+
+/* A batch to write again. A pipelining sink's batch waits for its backoff
+ * in the in-flight list, so the other batches' reports are still served;
+ * otherwise the thread sleeps (it has nothing else to do). Returns 1 when
+ * the batch is parked, 0 after the sleep. */
+static int retry_later(struct sink_state *s, struct wm_batch *b)
+{
+	struct wmh_pipeline *pl = s->pl;
+	if (s->poll) {
+		int64_t ms = backoff_ms(pl, b->attempt, &s->rng);
+		log_retry(pl, b, ms);
+		b->retry_at_us = wmh_mono_us() + ms * 1000;
+		b->finished = 0;
+		memset(b->state, 0, b->n); /* marks belong to the next write */
+		inflight_append(s, b);
+		return 1;
+	}
+	int64_t ms;
+	wmh_backoff_sleep(pl, b->attempt, &s->rng, &ms);
+	log_retry(pl, b, ms);
+	return 0;
+}
+
+/* Writes b until it is over, in flight, or parked for a retry. */
 static void submit(struct sink_state *s, struct wm_batch *b)
 {
 	struct wmh_pipeline *pl = s->pl;
 	for (;;) {
-		if (b->attempt > 0) {
-			int64_t ms;
-			wmh_backoff_sleep(pl, b->attempt, &s->rng, &ms);
-			wmh_log(b->attempt <= 3 ? WM_LOG_WARN : WM_LOG_ERROR, pl->name, pl->sink->label,
-			        "write asked to retry: %zu records pending, retry #%d after %lldms", b->n, b->attempt,
-			        (long long)ms);
-		}
 		b->attempt++;
+		b->retry_at_us = 0;
 		memset(b->state, 0, b->n);
 		b->finished = 0;
 		enum wm_result res = s->plugin->write(s->ctx, b);
@@ -389,35 +426,42 @@ static void submit(struct sink_state *s, struct wm_batch *b)
 				        "write() returned WM_PENDING but the plugin has no poll()");
 				res = WM_FATAL;
 			} else if (!b->finished) {
-				struct wm_batch **pp = &s->inflight;
-				while (*pp)
-					pp = &(*pp)->next;
-				b->next = NULL;
-				*pp = b;
-				s->n_inflight++;
+				inflight_append(s, b);
 				return;
 			} else {
 				res = b->result;
 			}
 		}
-		if (!settle(s, b, res))
+		if (!settle(s, b, res) || retry_later(s, b))
 			return;
 	}
 }
 
-/* Settles the batches in flight that the sink has finished. */
+/* Settles the batches in flight that the sink has finished, and writes
+ * again those whose backoff is over (at once when aborting: settle then
+ * gives them up). */
 static void reap(struct sink_state *s)
 {
+	int64_t now = wmh_mono_us();
 	for (struct wm_batch **pp = &s->inflight; *pp;) {
 		struct wm_batch *b = *pp;
-		if (!b->finished) {
+		int due = b->retry_at_us && (now >= b->retry_at_us || s->pl->aborting);
+		if (!b->finished && !due) {
 			pp = &b->next;
 			continue;
 		}
 		*pp = b->next;
 		s->n_inflight--;
-		if (settle(s, b, b->result))
-			submit(s, b); /* may put it back in flight, at the end */
+		if (due) {
+			if (s->pl->aborting) {
+				b->retry_at_us = 0;
+				settle(s, b, WM_RETRY); /* gives up: counted undelivered */
+			} else {
+				submit(s, b);
+			}
+		} else if (settle(s, b, b->result) && !retry_later(s, b)) {
+			submit(s, b);
+		}
 		pp = &s->inflight; /* the list may have changed */
 	}
 }
@@ -445,6 +489,30 @@ static size_t route_dead_letters(struct sink_state *s, struct wm_record **recs, 
 	return m;
 }
 
+/* Waits for the sink for up to dflt_ms, less if a parked batch's backoff
+ * ends sooner. With only parked batches there is nothing to poll for: the
+ * thread sleeps instead (a plugin's poll may return at once). */
+static void sink_wait(struct sink_state *s, int dflt_ms)
+{
+	int64_t now = wmh_mono_us(), ms = dflt_ms;
+	int waiting_on_sink = 0;
+	for (const struct wm_batch *b = s->inflight; b; b = b->next) {
+		if (!b->retry_at_us) {
+			waiting_on_sink = 1;
+			continue;
+		}
+		int64_t left = (b->retry_at_us - now + 999) / 1000;
+		if (left < ms)
+			ms = left < 0 ? 0 : left;
+	}
+	if (waiting_on_sink) {
+		s->poll(s->ctx, (int)ms);
+	} else if (ms > 0) {
+		struct timespec ts = {0, (long)(ms < 10 ? ms : 10) * 1000000L};
+		nanosleep(&ts, NULL);
+	}
+}
+
 static void *sink_main(void *arg)
 {
 	struct wmh_pipeline *pl = arg;
@@ -468,7 +536,7 @@ static void *sink_main(void *arg)
 			break;
 		reap(&s);
 		if (s.n_inflight >= max_in_flight) {
-			s.poll(s.ctx, 100);
+			sink_wait(&s, 100);
 			continue;
 		}
 		size_t n;
@@ -483,7 +551,7 @@ static void *sink_main(void *arg)
 				if (over)
 					break;
 				/* short waits while records gather for the next batch */
-				s.poll(s.ctx, wmh_queue_len(pl->q) ? 1 : 10);
+				sink_wait(&s, wmh_queue_len(pl->q) ? 1 : 10);
 				continue;
 			}
 		}
@@ -505,7 +573,7 @@ static void *sink_main(void *arg)
 	}
 	/* what is in flight finishes first (at once when aborting) */
 	while (s.n_inflight > 0) {
-		s.poll(s.ctx, 100);
+		sink_wait(&s, 100);
 		reap(&s);
 	}
 	/* after an abort, count what never got written */

@@ -242,7 +242,8 @@ char *strbuf_detach(struct strbuf *sb, size_t *len)
 	if (len)
 		*len = sb->len;
 	if (sb->oom) {
-		free(p);
+		if (p != sb->buf || !sb->fixed)
+			free(p); /* never the caller's memory */
 		p = NULL;
 	}
 	sb->buf = NULL;
@@ -259,4 +260,5 @@ void strbuf_free(struct strbuf *sb)
 	sb->buf = NULL;
 	sb->len = sb->cap = 0;
 	sb->oom = 0;
+	sb->fixed = 0;
 }

@@ -173,6 +173,33 @@ signal_after pipedstuck 0.7 TERM
 check pipelined_drain_is_bounded_by_shutdown_timeout bash -c "[ $waited -le 4 ] && [ $rc -eq 1 ]"
 check pipelined_undelivered_are_counted bash -c "grep -q 'stopped: .* [1-9][0-9]* undelivered' '$T/pipedstuck.err' && [ ! -s '$T/pipedstuck.out' ]"
 
+# A batch waiting for its backoff does not hold up the others: their
+# reports are still served (the sink thread does not sleep in the backoff).
+pipe pipedpark 'count: 500' 'pipelined: true, delay: 10ms, retry_first: 1' 'batch: {max_records: 100, max_wait: 20ms, max_in_flight: 4}
+retry: {initial: 3s, max: 3s}'
+"$WMHOST" run "$T/pipedpark.yaml" 2>"$T/pipedpark.err" &
+pid=$!
+sleep 1
+early=$(lines "$T/pipedpark.out")
+wait $pid
+rc=$?
+check pipelined_backoff_does_not_block_other_batches test "$early" -ge 400
+check pipelined_backoff_then_delivers_everything bash -c "[ $rc -eq 0 ] && python3 -c \"
+seqs=sorted(int(l) for l in open('$T/pipedpark.out')); assert seqs==list(range(500)), len(seqs)\""
+
+# Given up while parked for a retry: only what the sink wrote counts as
+# written, the rest as undelivered.
+pipe pipedgiveup 'count: 200' 'pipelined: true, delay: 10ms, retry_first: 1000000, retry_partial: true' 'batch: {max_records: 100, max_wait: 20ms, max_in_flight: 2}
+retry: {initial: 300ms, max: 300ms}
+shutdown_timeout: 1s'
+signal_after pipedgiveup 0.5 TERM
+check pipelined_give_up_counts_only_written_records python3 -c "
+import re
+m=re.search(r'stopped: (\d+) emitted, (\d+) written, (\d+) dead-lettered, (\d+) undelivered', open('$T/pipedgiveup.err').read())
+e,w,d,u=map(int,m.groups())
+out=sum(1 for _ in open('$T/pipedgiveup.out'))
+assert (e,d)==(200,0) and w==out and w+u==200 and u>0, (e,w,d,u,out)"
+
 pipe fatal 'count: 100' 'fatal_after: 1' 'batch: {max_records: 10, max_wait: 10ms}'
 "$WMHOST" run "$T/fatal.yaml" 2>"$T/fatal.err"
 rc=$?
