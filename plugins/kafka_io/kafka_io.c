@@ -74,6 +74,7 @@ static const struct {
 	{"enable.auto.offset.store", "kafka_io stores offsets only after the sink acknowledged them"},
 	{"enable.idempotence", "kafka_io always produces idempotently"},
 	{"message.timeout.ms", "use the option 'delivery_timeout'"},
+	{"delivery.report.only.error", "kafka_io needs every delivery report to know when a batch is durable"},
 };
 
 /* librdkafka's syslog-style levels (0 emerg .. 7 debug). */
