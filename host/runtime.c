@@ -658,6 +658,12 @@ void wmh_pipeline_join(struct wmh_pipeline *pl)
 	pthread_join(pl->src_thread, NULL);
 	pthread_join(pl->sink_thread, NULL);
 	pl->threads_started = 0;
+	/* a source may still have emitted after a failed sink's thread ended:
+	 * those records were never written, so they count as undelivered */
+	struct wm_record *left[256];
+	size_t n;
+	while ((n = wmh_queue_take_all(pl->q, left, 256)) > 0)
+		drop_undelivered(pl, left, n);
 }
 
 void wmh_pipeline_detach(struct wmh_pipeline *pl)

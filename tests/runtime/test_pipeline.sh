@@ -204,3 +204,11 @@ pipe fatal 'count: 100' 'fatal_after: 1' 'batch: {max_records: 10, max_wait: 10m
 "$WMHOST" run "$T/fatal.yaml" 2>"$T/fatal.err"
 rc=$?
 check fatal_sink_error_stops_with_exit_1 bash -c "[ $rc -eq 1 ] && grep -q 'sink failed fatally' '$T/fatal.err'"
+# ...also for what a source that never ends emits after the sink stopped
+pipe fatal2 'count: 0, rate: 20000' 'fatal_after: 3' 'batch: {max_records: 10, max_wait: 10ms}'
+"$WMHOST" run "$T/fatal2.yaml" 2>"$T/fatal2.err"
+check fatal_stop_accounts_for_every_emitted_record python3 -c "
+import re
+m=re.search(r'stopped: (\d+) emitted, (\d+) written, (\d+) dead-lettered, (\d+) undelivered', open('$T/fatal2.err').read())
+e,w,d,u=map(int,m.groups())
+assert e==w+d+u and u>0, (e,w,d,u)"
