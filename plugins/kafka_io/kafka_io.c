@@ -419,8 +419,10 @@ static int topic_partitions(struct kafka_io_ctx *c, int timeout_ms)
 	int n = -1;
 	if (!rkt)
 		return -1;
+	/* a topic created a moment ago may still report a transient error
+	 * (no leader yet) next to its partitions */
 	if (rd_kafka_metadata(c->rk, 0, rkt, &md, timeout_ms) == RD_KAFKA_RESP_ERR_NO_ERROR && md->topic_cnt == 1 &&
-	    md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR)
+	    md->topics[0].partition_cnt > 0)
 		n = md->topics[0].partition_cnt;
 	if (md)
 		rd_kafka_metadata_destroy(md);
@@ -476,8 +478,18 @@ static int kafka_setup(void *ctx, char *err, size_t errlen)
 		API->log(c->inst, WM_LOG_INFO, "created topic '%s' (%d partitions, replication factor %d)", c->topic,
 		         c->partitions, c->replication_factor);
 	} else if (terr == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+		/* a topic created a moment ago (by another pipeline of this
+		 * setup) may take a little while to show in the metadata */
 		int have = topic_partitions(c, timeout_ms);
-		API->log(c->inst, WM_LOG_INFO, "topic '%s' exists (%d partitions); left as it is", c->topic, have);
+		for (int i = 0; have <= 0 && i < 20; i++) {
+			struct timespec ts = {0, 100 * 1000 * 1000};
+			nanosleep(&ts, NULL);
+			have = topic_partitions(c, timeout_ms);
+		}
+		if (have > 0)
+			API->log(c->inst, WM_LOG_INFO, "topic '%s' exists (%d partitions); left as it is", c->topic, have);
+		else
+			API->log(c->inst, WM_LOG_INFO, "topic '%s' exists; left as it is", c->topic);
 		if (have > 0 && have != c->partitions)
 			API->log(c->inst, WM_LOG_WARN, "topic '%s' has %d partitions, the configuration says %d", c->topic,
 			         have, c->partitions);

@@ -42,6 +42,23 @@ check "setup_is_idempotent_on_existing_topic" \
 	test $rc -eq 0 -a "$(kcat -L -b "$KAFKA_BROKERS" -t "$TOPIC" 2>/dev/null | grep -c 'partition [0-9]*, leader')" -eq 5
 check "setup_says_the_topic_exists" grep -q "topic '$TOPIC' exists (5 partitions)" "$T/setup2.err"
 
+# Agent and store in one file (what `wmhost setup` of both pipelines does):
+# the store's check right after the agent created the topic still reads its
+# partitions (a new topic may report "no leader yet" next to them).
+T2=$(new_topic pair)
+cat >"$T/pair.yaml" <<EOF
+pipelines:
+  - name: agent
+    source: { plugin: counting, count: 0 }
+    sink: { plugin: kafka_io, brokers: "\${KAFKA_BROKERS}", topic: $T2, partitions: 3 }
+  - name: store
+    source: { plugin: kafka_io, brokers: "\${KAFKA_BROKERS}", topic: $T2, group_id: g-$T2 }
+    sink: { plugin: console }
+EOF
+"$WMHOST" setup "$T/pair.yaml" 2>"$T/pair.err"
+check "setup_of_a_just_created_topic_reads_its_partitions" \
+	grep -q "store/source:kafka_io\] topic '$T2' exists (3 partitions)" "$T/pair.err"
+
 # config_error NAME YAML-SNIPPET EXPECTED-STDERR-REGEX [CMD]: the pipeline is
 # refused with exit 2 and a message matching the regex.
 config_error() {
