@@ -27,13 +27,6 @@ static int64_t now_us(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-static int64_t mono_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 static int api_record_to_json(const struct wm_record *r, char **out, size_t *len)
 {
 	return wmh_record_to_json(r, out, len);
@@ -92,7 +85,7 @@ static const struct wm_host_api g_api = {
 	.batch_fail = wmh_batch_fail,
 	.batch_aborting = wmh_batch_aborting,
 	.now_us = now_us,
-	.mono_us = mono_us,
+	.mono_us = wmh_mono_us,
 	.check_only = wmh_check_only,
 	.record_to_json_buf = wmh_record_to_json_buf,
 	.batch_finish = wmh_batch_finish,

@@ -3,6 +3,7 @@
 #ifndef WMH_PIPELINE_H
 #define WMH_PIPELINE_H
 #include "api.h"
+#include "clock.h"
 #include "config.h"
 
 #include <pthread.h>
@@ -82,5 +83,4 @@ void wmh_batch_finish(struct wm_batch *b, enum wm_result result);
 enum wm_result wmh_write_sync(struct wm_instance *sink, struct wm_batch *b);
 int wmh_check_only(const struct wm_instance *inst);
 void wmh_set_check_only(int on);
-int64_t wmh_mono_us(void);
 #endif

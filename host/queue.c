@@ -2,6 +2,7 @@
  * variables. Backpressure is the producer waiting on not_full: nothing is
  * ever dropped here. */
 #include "queue.h"
+#include "clock.h"
 #include "record.h"
 
 #include <errno.h>
@@ -25,13 +26,6 @@ struct wmh_queue {
 	 * the batching window runs from there */
 	int64_t window_start_us;
 };
-
-static int64_t mono_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 static void deadline_after(struct timespec *ts, int64_t us)
 {
@@ -155,7 +149,7 @@ size_t wmh_queue_pop_batch(struct wmh_queue *q, struct wm_record **out, size_t m
 		return 0;
 	}
 	struct timespec dl;
-	int64_t now = mono_us();
+	int64_t now = wmh_mono_us();
 	if (!q->window_start_us)
 		q->window_start_us = now;
 	int64_t left = q->window_start_us + max_wait_us - now;
@@ -180,7 +174,7 @@ size_t wmh_queue_pop_ready(struct wmh_queue *q, struct wm_record **out, size_t m
 		pthread_mutex_unlock(&q->mu);
 		return 0;
 	}
-	int64_t now = mono_us();
+	int64_t now = wmh_mono_us();
 	if (!q->window_start_us)
 		q->window_start_us = now;
 	size_t want = max < q->cap ? max : q->cap;

@@ -250,16 +250,23 @@ void wmh_batch_finish(struct wm_batch *b, enum wm_result result)
 	b->finished = 1;
 }
 
-enum wm_result wmh_write_sync(struct wm_instance *sink, struct wm_batch *b)
+/* One write() call; WM_PENDING only from a plugin that can be polled. */
+static enum wm_result write_once(struct wm_instance *sink, struct wm_batch *b)
 {
 	b->finished = 0;
 	enum wm_result res = sink->plugin->desc->write(sink->ctx, b);
-	if (res != WM_PENDING)
-		return res;
-	if (!sink->plugin->poll) {
+	if (res == WM_PENDING && !sink->plugin->poll) {
 		wmh_log(WM_LOG_ERROR, sink->pipeline, sink->label, "write() returned WM_PENDING but the plugin has no poll()");
 		return WM_FATAL;
 	}
+	return res;
+}
+
+enum wm_result wmh_write_sync(struct wm_instance *sink, struct wm_batch *b)
+{
+	enum wm_result res = write_once(sink, b);
+	if (res != WM_PENDING)
+		return res;
 	while (!b->finished)
 		sink->plugin->poll(sink->ctx, 100);
 	return b->result;
@@ -276,7 +283,6 @@ enum wm_result wmh_write_sync(struct wm_instance *sink, struct wm_batch *b)
  */
 struct sink_state {
 	struct wmh_pipeline *pl;
-	const struct wm_plugin *plugin;
 	void (*poll)(void *ctx, int timeout_ms);
 	void *ctx;
 	uint64_t rng;
@@ -413,24 +419,17 @@ static int retry_later(struct sink_state *s, struct wm_batch *b)
 /* Writes b until it is over, in flight, or parked for a retry. */
 static void submit(struct sink_state *s, struct wm_batch *b)
 {
-	struct wmh_pipeline *pl = s->pl;
 	for (;;) {
 		b->attempt++;
 		b->retry_at_us = 0;
 		memset(b->state, 0, b->n);
-		b->finished = 0;
-		enum wm_result res = s->plugin->write(s->ctx, b);
+		enum wm_result res = write_once(s->pl->sink, b);
 		if (res == WM_PENDING) {
-			if (!s->poll) {
-				wmh_log(WM_LOG_ERROR, pl->name, pl->sink->label,
-				        "write() returned WM_PENDING but the plugin has no poll()");
-				res = WM_FATAL;
-			} else if (!b->finished) {
+			if (!b->finished) {
 				inflight_append(s, b);
 				return;
-			} else {
-				res = b->result;
 			}
+			res = b->result;
 		}
 		if (!settle(s, b, res) || retry_later(s, b))
 			return;
@@ -452,16 +451,12 @@ static void reap(struct sink_state *s)
 		}
 		*pp = b->next;
 		s->n_inflight--;
-		if (due) {
-			if (s->pl->aborting) {
-				b->retry_at_us = 0;
-				settle(s, b, WM_RETRY); /* gives up: counted undelivered */
-			} else {
-				submit(s, b);
-			}
-		} else if (settle(s, b, b->result) && !retry_later(s, b)) {
+		if (due && s->pl->aborting)
+			settle(s, b, WM_RETRY); /* gives up: counted undelivered */
+		else if (due)
 			submit(s, b);
-		}
+		else if (settle(s, b, b->result))
+			retry_later(s, b); /* only pipelining sinks have batches here: parked */
 		pp = &s->inflight; /* the list may have changed */
 	}
 }
@@ -517,7 +512,7 @@ static void *sink_main(void *arg)
 {
 	struct wmh_pipeline *pl = arg;
 	pthread_setname_np(pthread_self(), "wm-sink");
-	struct sink_state s = {.pl = pl, .plugin = pl->sink->plugin->desc, .poll = pl->sink->plugin->poll,
+	struct sink_state s = {.pl = pl, .poll = pl->sink->plugin->poll,
 	                       .ctx = pl->sink->ctx};
 	s.rng = (uint64_t)wmh_mono_us() ^ (uint64_t)(uintptr_t)pl;
 	if (!s.rng)

@@ -173,20 +173,19 @@ static void kb_free(struct kafka_batch *kb)
 }
 
 /* Frees the sink's memory; only once librdkafka holds no message. */
+static void kb_free_list(struct kafka_batch *kb)
+{
+	for (struct kafka_batch *n; kb; kb = n) {
+		n = kb->next;
+		kb_free(kb);
+	}
+}
+
 void kafka_sink_free_memory(struct kafka_io_ctx *c)
 {
-	for (struct kafka_batch *kb = c->inflight, *n; kb; kb = n) {
-		n = kb->next;
-		kb_free(kb);
-	}
-	for (struct kafka_batch *kb = c->free_batches, *n; kb; kb = n) {
-		n = kb->next;
-		kb_free(kb);
-	}
-	for (struct kafka_batch *kb = c->retired, *n; kb; kb = n) {
-		n = kb->next;
-		kb_free(kb);
-	}
+	kb_free_list(c->inflight);
+	kb_free_list(c->free_batches);
+	kb_free_list(c->retired);
 	free_blocks(c->spare);
 	c->inflight = c->free_batches = c->retired = NULL;
 	c->spare = NULL;
