@@ -7,10 +7,14 @@
 #include "plugin_loader.h"
 
 #include <dirent.h>
+#include <poll.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -153,6 +157,29 @@ static int cmd_setup(char **files, int n)
 	return rc;
 }
 
+/* Waits up to timeout_ms for a signal in sigs (returned) or a write to
+ * done_fd (returns 0). Without the descriptors (creating them failed) it
+ * falls back to sigtimedwait, which only wakes for signals. */
+static int wait_event(int sig_fd, int done_fd, const sigset_t *sigs, int timeout_ms)
+{
+	if (sig_fd < 0 || done_fd < 0) {
+		struct timespec ts = {timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000L};
+		int sig = sigtimedwait(sigs, NULL, &ts);
+		return sig > 0 ? sig : 0;
+	}
+	struct pollfd p[2] = {{.fd = sig_fd, .events = POLLIN}, {.fd = done_fd, .events = POLLIN}};
+	if (poll(p, 2, timeout_ms) <= 0)
+		return 0;
+	uint64_t n;
+	if ((p[1].revents & POLLIN) && read(done_fd, &n, sizeof n) < 0) {
+		/* drained by an earlier read: nothing to do */
+	}
+	struct signalfd_siginfo si;
+	if ((p[0].revents & POLLIN) && read(sig_fd, &si, sizeof si) == (ssize_t)sizeof si)
+		return (int)si.ssi_signo;
+	return 0;
+}
+
 static int cmd_run(char **files, int n)
 {
 	struct wmh_pipeline *list = NULL;
@@ -171,6 +198,12 @@ static int cmd_run(char **files, int n)
 	sigaddset(&sigs, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/* the main thread sleeps until a signal comes or a pipeline ends (its
+	 * second thread writes done_fd); the timeout paces the deadline checks */
+	int sig_fd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
+	int done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	for (struct wmh_pipeline *pl = list; pl; pl = pl->next)
+		pl->done_fd = done_fd;
 
 	for (struct wmh_pipeline *pl = list; pl; pl = pl->next) {
 		char err[512];
@@ -203,8 +236,7 @@ static int cmd_run(char **files, int n)
 		}
 		if (all_done)
 			break;
-		struct timespec ts = {0, 100 * 1000 * 1000};
-		int sig = sigtimedwait(&sigs, NULL, &ts);
+		int sig = wait_event(sig_fd, done_fd, &sigs, 100);
 		if (sig == SIGINT || sig == SIGTERM) {
 			if (stopping) {
 				wmh_error("second %s: exiting now without draining", sig == SIGINT ? "SIGINT" : "SIGTERM");
@@ -221,10 +253,15 @@ static int cmd_run(char **files, int n)
 	}
 	for (struct wmh_pipeline *pl = list; pl; pl = pl->next) {
 		wmh_pipeline_join(pl);
+		pl->done_fd = -1;
 		wmh_pipeline_log_stats(pl);
 		if (atomic_load(&pl->failed) || atomic_load(&pl->stats.undelivered))
 			rc = EXIT_RUNTIME;
 	}
+	if (sig_fd >= 0)
+		close(sig_fd);
+	if (done_fd >= 0)
+		close(done_fd);
 	free_all(list);
 	free_docs(docs);
 	return rc;

@@ -119,6 +119,7 @@ static int build_one(struct wm_config *map, const char *file_plugin_dir, struct 
 		return 1;
 	}
 	pthread_mutex_init(&pl->dlq_mu, NULL);
+	pl->done_fd = -1;
 	pl->name = strdup(wmh_cfg_str(map, "name"));
 	const char *plugin_dir = wmh_cfg_str(map, "plugin_dir");
 	if (!plugin_dir)

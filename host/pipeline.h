@@ -33,6 +33,7 @@ struct wmh_pipeline {
 	atomic_int stopping, source_done, sink_done, failed;
 	atomic_int aborting;
 	int64_t stop_deadline_us; /* monotonic; 0 until a stop is asked */
+	int done_fd;              /* eventfd written when both threads ended; -1 = none */
 
 	pthread_mutex_t dlq_mu;
 	FILE *dlq_file;

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static int g_check_only;
 
@@ -93,6 +94,19 @@ int wmh_wait_acked(struct wm_emitter *em, int64_t timeout_ms)
 	return pl->aborting ? WM_E_STOPPING : WM_E_TIMEOUT;
 }
 
+/* One of the pipeline's threads ends: the second one to end wakes whoever
+ * waits on done_fd (wmhost run), so a finite pipeline exits at once. */
+static void thread_ended(struct wmh_pipeline *pl, atomic_int *done)
+{
+	atomic_store(done, 1);
+	if (pl->done_fd >= 0 && atomic_load(&pl->source_done) && atomic_load(&pl->sink_done)) {
+		uint64_t one = 1;
+		if (write(pl->done_fd, &one, sizeof one) < 0) {
+			/* the counter cannot overflow in practice; the poll timeout covers it */
+		}
+	}
+}
+
 static void *source_main(void *arg)
 {
 	struct wmh_pipeline *pl = arg;
@@ -105,8 +119,8 @@ static void *source_main(void *arg)
 	} else {
 		wmh_log(WM_LOG_DEBUG, pl->name, pl->source->label, "source finished");
 	}
-	atomic_store(&pl->source_done, 1);
 	wmh_queue_close(pl->q);
+	thread_ended(pl, &pl->source_done);
 	return NULL;
 }
 
@@ -523,7 +537,7 @@ static void *sink_main(void *arg)
 	if (!buf) {
 		wmh_log(WM_LOG_ERROR, pl->name, pl->sink->label, "out of memory");
 		atomic_store(&pl->failed, 1);
-		atomic_store(&pl->sink_done, 1);
+		thread_ended(pl, &pl->sink_done);
 		return NULL;
 	}
 	for (;;) {
@@ -582,7 +596,7 @@ static void *sink_main(void *arg)
 		free(b);
 	}
 	wmh_acks_wake(pl->acks);
-	atomic_store(&pl->sink_done, 1);
+	thread_ended(pl, &pl->sink_done);
 	return NULL;
 }
 
