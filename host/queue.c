@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 struct wmh_queue {
@@ -38,6 +39,13 @@ static void deadline_after(struct timespec *ts, int64_t us)
 	}
 }
 
+/* Ring slot of the i-th queued record (i < cap): no division per record. */
+static size_t slot_of(const struct wmh_queue *q, size_t i)
+{
+	size_t k = q->head + i;
+	return k >= q->cap ? k - q->cap : k;
+}
+
 struct wmh_queue *wmh_queue_new(size_t capacity)
 {
 	struct wmh_queue *q = calloc(1, sizeof *q);
@@ -64,7 +72,7 @@ void wmh_queue_free(struct wmh_queue *q)
 	if (!q)
 		return;
 	for (size_t i = 0; i < q->len; i++)
-		wmh_record_free(q->ring[(q->head + i) % q->cap]);
+		wmh_record_free(q->ring[slot_of(q, i)]);
 	for (size_t i = 0; i < q->extra_len; i++)
 		wmh_record_free(q->extra[i]);
 	free(q->ring);
@@ -80,25 +88,33 @@ static void refill(struct wmh_queue *q)
 {
 	size_t moved = 0;
 	while (moved < q->extra_len && q->len < q->cap) {
-		q->ring[(q->head + q->len) % q->cap] = q->extra[moved++];
+		q->ring[slot_of(q, q->len)] = q->extra[moved++];
 		q->len++;
 	}
 	if (moved) {
-		for (size_t i = moved; i < q->extra_len; i++)
-			q->extra[i - moved] = q->extra[i];
+		memmove(q->extra, q->extra + moved, (q->extra_len - moved) * sizeof *q->extra);
 		q->extra_len -= moved;
 	}
 }
 
-/* Takes up to max records (q->mu held), wakes blocked producers, unlocks. */
+/* Takes up to max records (q->mu held), wakes blocked producers, unlocks.
+ * Copies whole runs of the ring, so the lock is held briefly even for a
+ * batch of thousands. */
 static size_t take_locked(struct wmh_queue *q, struct wm_record **out, size_t max)
 {
 	size_t n = 0;
 	while (n < max && q->len > 0) {
-		out[n++] = q->ring[q->head];
-		q->head = (q->head + 1) % q->cap;
-		q->len--;
-		refill(q);
+		size_t run = q->cap - q->head; /* up to the end of the ring */
+		if (run > q->len)
+			run = q->len;
+		if (run > max - n)
+			run = max - n;
+		memcpy(out + n, q->ring + q->head, run * sizeof *out);
+		n += run;
+		q->head = slot_of(q, run);
+		q->len -= run;
+		if (q->extra_len)
+			refill(q);
 	}
 	q->window_start_us = 0;
 	pthread_cond_broadcast(&q->not_full);
@@ -116,7 +132,7 @@ int wmh_queue_push(struct wmh_queue *q, struct wm_record *r)
 		return -1;
 	}
 	if (q->len < q->cap && q->extra_len == 0) {
-		q->ring[(q->head + q->len) % q->cap] = r;
+		q->ring[slot_of(q, q->len)] = r;
 		q->len++;
 	} else {
 		if (q->extra_len == q->extra_cap) {

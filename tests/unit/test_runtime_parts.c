@@ -142,6 +142,38 @@ static void draining_queue_accepts_beyond_capacity_in_order(void)
 	wmh_queue_free(q);
 }
 
+/* Batches are copied out in runs of the ring: across its end, and on into
+ * the overflow of a draining queue, the order holds. */
+static void takes_across_ring_end_and_overflow_keep_order(void)
+{
+	struct wmh_queue *q = wmh_queue_new(4);
+	struct wm_record *buf[8];
+	for (int i = 0; i < 3; i++)
+		wmh_queue_push(q, rec(i));
+	size_t n = wmh_queue_pop_batch(q, buf, 2, 1000); /* 0, 1: head moves to 2 */
+	CHECK(n == 2);
+	for (size_t i = 0; i < n; i++)
+		wmh_record_free(buf[i]);
+	for (int i = 3; i < 6; i++) /* 3..5 wrap to the ring's start */
+		wmh_queue_push(q, rec(i));
+	wmh_queue_drain(q);
+	for (int i = 6; i < 10; i++) /* over capacity: the overflow */
+		CHECK(wmh_queue_push(q, rec(i)) == 0);
+	int64_t expect = 2;
+	int ok = 1;
+	size_t sizes[4] = {0}, k = 0;
+	while (expect < 10 && k < 4 && (n = wmh_queue_pop_batch(q, buf, 7, 1000)) > 0) {
+		sizes[k++] = n;
+		for (size_t i = 0; i < n; i++) {
+			ok &= wmh_record_get(buf[i], "seq")->u.i == expect++;
+			wmh_record_free(buf[i]);
+		}
+	}
+	CHECK(ok && expect == 10);
+	CHECK(sizes[0] == 7 && sizes[1] == 1);
+	wmh_queue_free(q);
+}
+
 static void abort_wakes_blocked_producer(void)
 {
 	struct wmh_queue *q = wmh_queue_new(1);
@@ -286,6 +318,7 @@ int main(void)
 	RUN(batch_is_cut_at_max_wait);
 	RUN(flush_and_close_cut_the_batch_early);
 	RUN(draining_queue_accepts_beyond_capacity_in_order);
+	RUN(takes_across_ring_end_and_overflow_keep_order);
 	RUN(abort_wakes_blocked_producer);
 	RUN(acks_release_only_contiguous_prefix);
 	RUN(acks_streams_are_independent);
