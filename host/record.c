@@ -41,7 +41,8 @@ struct pool_cache {
 static _Thread_local struct pool_cache t_cache;
 static pthread_mutex_t depot_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct wm_record **depot; /* group heads */
-static size_t depot_n, depot_cap, depot_reserved;
+static _Atomic size_t depot_n; /* read without the lock only as a hint */
+static size_t depot_cap, depot_reserved;
 static pthread_once_t key_once = PTHREAD_ONCE_INIT;
 static pthread_key_t exit_key;
 static atomic_int pool_off; /* WMHOST_RECORD_POOL=0, or after release at exit */
@@ -153,6 +154,10 @@ static struct wm_record *pool_get(void)
 	if (!tc->head) {
 		if (cache_register(tc) != 0)
 			return NULL;
+		/* while the pool fills up (a pipeline's first records) there is
+		 * nothing to take: no lock round trip per record */
+		if (atomic_load_explicit(&depot_n, memory_order_relaxed) == 0)
+			return NULL;
 		pthread_mutex_lock(&depot_mu);
 		if (depot_n > 0) {
 			tc->head = depot[--depot_n];
@@ -212,6 +217,15 @@ void wmh_record_pool_reserve(long long records)
 		depot_reserved += (size_t)records;
 	else
 		depot_reserved = 0;
+	/* room for the whole budget now, so spilling threads never realloc */
+	size_t limit = (depot_reserved + POOL_DEPOT_MIN) / POOL_GROUP;
+	if (depot_cap < limit) {
+		struct wm_record **d = realloc(depot, limit * sizeof *d);
+		if (d) {
+			depot = d;
+			depot_cap = limit;
+		}
+	}
 	/* over the new budget: give back whole groups */
 	while (depot_n > 0 && depot_n * POOL_GROUP > depot_reserved + POOL_DEPOT_MIN)
 		free_list(depot[--depot_n]);
