@@ -134,6 +134,24 @@ __attribute__((target("avx2"))) static size_t plain_copy_avx2(char *dst, const c
 {
 	size_t i = 0;
 	const __m256i space = _mm256_set1_epi8(0x20), quote = _mm256_set1_epi8('"'), bslash = _mm256_set1_epi8('\\');
+	/* 64 bytes a turn while they are all plain (long values such as page
+	 * excerpts); the first block with a special byte is found below */
+	while (i + 64 <= n) {
+		__m256i a = _mm256_loadu_si256((const __m256i *)(const void *)(s + i));
+		__m256i b = _mm256_loadu_si256((const __m256i *)(const void *)(s + i + 32));
+		__m256i bad = _mm256_or_si256(
+			_mm256_or_si256(_mm256_cmpgt_epi8(space, a),
+		                        _mm256_or_si256(_mm256_cmpeq_epi8(a, quote), _mm256_cmpeq_epi8(a, bslash))),
+			_mm256_or_si256(_mm256_cmpgt_epi8(space, b),
+		                        _mm256_or_si256(_mm256_cmpeq_epi8(b, quote), _mm256_cmpeq_epi8(b, bslash))));
+		if (!_mm256_testz_si256(bad, bad))
+			break;
+		if (dst) {
+			_mm256_storeu_si256((__m256i *)(void *)(dst + i), a);
+			_mm256_storeu_si256((__m256i *)(void *)(dst + i + 32), b);
+		}
+		i += 64;
+	}
 	while (i + 32 <= n) {
 		__m256i v = _mm256_loadu_si256((const __m256i *)(const void *)(s + i));
 		__m256i bad = _mm256_or_si256(_mm256_cmpgt_epi8(space, v),
@@ -144,6 +162,18 @@ __attribute__((target("avx2"))) static size_t plain_copy_avx2(char *dst, const c
 		if (m)
 			return i + (size_t)__builtin_ctz(m);
 		i += 32;
+	}
+	if (i < n && n >= 32) {
+		/* the tail: the last 32 bytes in one look (overlapping what is
+		 * already checked) before the narrower loops */
+		__m256i v = _mm256_loadu_si256((const __m256i *)(const void *)(s + n - 32));
+		__m256i bad = _mm256_or_si256(_mm256_cmpgt_epi8(space, v),
+		                              _mm256_or_si256(_mm256_cmpeq_epi8(v, quote), _mm256_cmpeq_epi8(v, bslash)));
+		if (_mm256_testz_si256(bad, bad)) {
+			if (dst)
+				_mm256_storeu_si256((__m256i *)(void *)(dst + n - 32), v);
+			return n;
+		}
 	}
 	return i + plain_copy_sse2(dst ? dst + i : NULL, s + i, n - i);
 }
