@@ -39,6 +39,8 @@
 	     NULL, NULL},                                                                                              \
 	    {"tls_verify", WM_OPT_BOOL, dflt("true"), 0, 0, "verify the certificate chain and host name", 0, NULL,    \
 	     NULL},                                                                                                    \
+	    {"tls_ca_file", WM_OPT_STRING, NULL, 0, 0,                                                                \
+	     "PEM file of CA certificates trusted instead of the system's (sites with a private CA)", 0, NULL, NULL},  \
 	{                                                                                                              \
 		"ip_version", WM_OPT_STRING, dflt("any"), 0, 0, "any, 4 or 6: address family used to connect", 0,    \
 		    NULL, NULL                                                                                         \
@@ -83,6 +85,19 @@ static const char *option_default(const char *name)
 static const struct wm_config *pick(const struct wm_config *t, const struct wm_config *top, const char *key)
 {
 	return t && hp_api->cfg_has(t, key) ? t : top;
+}
+
+/* A CA file must be readable now: a typo is a config error, not a
+ * tls_error on every check. */
+static int ca_file_check(const struct wm_config *n, const char *path, char *err, size_t errlen)
+{
+	if (!path || !*path)
+		return hp_api->cfg_errorf(n, "tls_ca_file", err, errlen, "must not be empty");
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return hp_api->cfg_errorf(n, "tls_ca_file", err, errlen, "cannot read '%s': %s", path, strerror(errno));
+	fclose(f);
+	return 0;
 }
 
 static char *trim(char *s)
@@ -337,6 +352,7 @@ static void target_free(struct hp_ctx *c, struct hp_target *t)
 	free(t->url);
 	free(t->method);
 	free(t->body);
+	free(t->ca_file);
 	curl_slist_free_all(t->headers);
 	if (t->status != c->default_status)
 		status_free(t->status);
@@ -373,6 +389,14 @@ static int target_options_load(struct hp_ctx *c, struct hp_target *t, const stru
 	t->max_redirects = (long)mr;
 	t->follow = hp_api->cfg_bool(pick(tn, top, "follow_redirects"), "follow_redirects");
 	t->tls_verify = hp_api->cfg_bool(pick(tn, top, "tls_verify"), "tls_verify");
+	if (tn && hp_api->cfg_has(tn, "tls_ca_file")) {
+		/* a target's own CA file; without one the plugin-level one counts */
+		const char *ca = hp_api->cfg_str(tn, "tls_ca_file");
+		if (ca_file_check(tn, ca, err, errlen))
+			return -1;
+		if (!(t->ca_file = strdup(ca)))
+			goto nomem;
+	}
 	t->invert = hp_api->cfg_bool(pick(tn, top, "pattern_must_not_match"), "pattern_must_not_match");
 
 	n = pick(tn, top, "method");
@@ -554,6 +578,13 @@ int hp_config_load(struct hp_ctx *c, const struct wm_config *top, char *err, siz
 		goto nomem;
 
 	const struct wm_config *es = hp_api->cfg_has(top, "expect_status") ? hp_api->cfg_get(top, "expect_status") : NULL;
+	if (hp_api->cfg_has(top, "tls_ca_file")) {
+		const char *ca = hp_api->cfg_str(top, "tls_ca_file");
+		if (ca_file_check(top, ca, err, errlen))
+			return -1;
+		if (!(c->ca_file = strdup(ca)))
+			return hp_api->cfg_errorf(top, NULL, err, errlen, "out of memory");
+	}
 	if (status_parse(es, &c->default_status, msg, sizeof(msg)))
 		return hp_api->cfg_errorf(top, "expect_status", err, errlen, "%s", msg);
 	if (hp_api->cfg_has(top, "pattern")) {
@@ -592,4 +623,6 @@ void hp_config_free(struct hp_ctx *c)
 	c->default_status = NULL;
 	free(c->user_agent);
 	c->user_agent = NULL;
+	free(c->ca_file);
+	c->ca_file = NULL;
 }

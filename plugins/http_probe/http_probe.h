@@ -53,6 +53,7 @@ struct hp_target {
 	bool invert;
 	bool follow;
 	bool tls_verify;
+	char *ca_file; /* the target's own tls_ca_file, else NULL (see hp_ctx) */
 	long max_redirects;
 	long ipresolve;
 	int64_t interval_us;
@@ -132,6 +133,7 @@ struct hp_ctx {
 	int64_t max_in_flight;
 	bool run_once;
 	char *user_agent;
+	char *ca_file; /* plugin-level tls_ca_file, NULL: the system's CAs */
 
 	struct hp_lane *lanes;
 	unsigned n_lanes;

@@ -197,6 +197,8 @@ static int start_check(struct hp_loop *lp, struct hp_target *t)
 	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, t->tls_verify ? 1L : 0L);
 	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, t->tls_verify ? 2L : 0L);
 	curl_easy_setopt(e, CURLOPT_CERTINFO, 1L);
+	if (t->ca_file || c->ca_file)
+		curl_easy_setopt(e, CURLOPT_CAINFO, t->ca_file ? t->ca_file : c->ca_file);
 	curl_easy_setopt(e, CURLOPT_IPRESOLVE, t->ipresolve);
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
 	if (c->user_agent)

@@ -27,6 +27,15 @@ bad unsupported_scheme_names_file_line_col 'unsupported_scheme_names_file_line_c
     - http://127.0.0.1/
     - ftp://127.0.0.1/file
 EOF2
+bad unreadable_tls_ca_file_is_a_config_error '\.yaml:5:16: tls_ca_file: cannot read ./nonexistent/ca\.pem.: No such file' <<'EOF2'
+  tls_ca_file: /nonexistent/ca.pem
+  targets: [ "https://127.0.0.1/" ]
+EOF2
+bad unreadable_target_tls_ca_file_names_its_line '\.yaml:7:49: tls_ca_file: cannot read' <<'EOF2'
+  targets:
+    - http://127.0.0.1/
+    - { url: "https://127.0.0.1/", tls_ca_file: /nonexistent/ca.pem }
+EOF2
 bad unparseable_url_is_a_config_error '\.yaml:5:14: url: unparseable URL .not a url.' <<'EOF2'
   targets: [ "not a url" ]
 EOF2

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # http_probe: TLS against a self-signed certificate: verification on fails
-# as tls_error, off succeeds with a TLS phase and the certificate's expiry.
+# as tls_error, off succeeds with a TLS phase and the certificate's expiry;
+# with the certificate as tls_ca_file (a private CA) verification passes.
 . "$(dirname "$0")/lib.sh"
 start_http --no-nginx
 
@@ -11,6 +12,7 @@ pipeline "$T/p.yaml" <<EOF2
     - { url: "$HTTPS_URL/", name: verify-off, tls_verify: false, pattern: "test server ok" }
     - { url: "$HTTPS_URL/redirect/1", name: verify-off-redirect, tls_verify: false }
     - { url: "$HTTP_URL/", name: plain }
+    - { url: "$HTTPS_URL/", name: own-ca, tls_ca_file: "$HTTPS_CERT", pattern: "test server ok" }
 EOF2
 probe "$T/p.yaml"
 rc=$?
@@ -22,3 +24,20 @@ expect "tls_phase_is_measured" verify-off 'r["tls_ms"] is not None and r["tls_ms
 expect "tls_expiry_is_the_certificate_not_after" verify-off "r['tls_expires_at'] is not None and epoch(r['tls_expires_at']) == $HTTPS_CERT_EXPIRES"
 expect "tls_expiry_after_redirect_on_the_same_server" verify-off-redirect "r['result'] == 'ok' and r['redirects'] == 1 and epoch(r['tls_expires_at']) == $HTTPS_CERT_EXPIRES"
 expect "plain_http_has_no_tls_fields" plain 'r["tls_ms"] is None and r["tls_expires_at"] is None'
+expect "tls_ca_file_makes_a_private_ca_trusted" own-ca 'r["result"] == "ok" and r["status_code"] == 200 and r["pattern_matched"] is True and r["tls_ms"] > 0'
+
+# The plugin-level CA file counts for every target; a target's own one
+# (here another, unrelated certificate) replaces it.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=other \
+	-keyout "$T/other.key" -out "$T/other.pem" >/dev/null 2>&1
+pipeline "$T/p2.yaml" <<EOF2
+  run_once: true
+  tls_ca_file: "$HTTPS_CERT"
+  targets:
+    - { url: "$HTTPS_URL/", name: top-ca }
+    - { url: "$HTTPS_URL/", name: wrong-ca, tls_ca_file: "$T/other.pem" }
+EOF2
+probe "$T/p2.yaml"
+check "tls_ca_file_run_exits_0" [ $? -eq 0 ]
+expect "plugin_level_tls_ca_file_applies_to_targets" top-ca 'r["result"] == "ok" and r["status_code"] == 200'
+expect "target_tls_ca_file_replaces_the_plugin_level_one" wrong-ca 'r["result"] == "tls_error" and r["success"] is False'
