@@ -648,11 +648,15 @@ void wmh_pipeline_request_stop(struct wmh_pipeline *pl)
 void wmh_pipeline_abort(struct wmh_pipeline *pl)
 {
 	wmh_pipeline_request_stop(pl);
-	pl->aborting = 1;
+	if (atomic_exchange(&pl->aborting, 1))
+		return;
 	if (pl->q)
 		wmh_queue_abort(pl->q);
 	if (pl->acks)
 		wmh_acks_wake(pl->acks);
+	/* the second stop(): the source gives up what it still has under way */
+	if (pl->source && pl->source->plugin->desc->stop && pl->source->inited)
+		pl->source->plugin->desc->stop(pl->source->ctx);
 }
 
 int wmh_pipeline_finished(struct wmh_pipeline *pl)

@@ -68,6 +68,10 @@ const struct wm_option hp_options[] = {
 	 "event loop threads; targets are split over them (more than 1 only pays with spare cores)", 0, NULL,
 	 NULL},
 	{"run_once", WM_OPT_BOOL, "false", 0, 0, "check every target once, then stop", 0, NULL, NULL},
+	{"stop_grace", WM_OPT_DURATION, "1s", 0, 0,
+	 "on SIGTERM/SIGINT, how long checks under way may take to finish (their records are kept); later "
+	 "ones are abandoned",
+	 0, NULL, NULL},
 	{"user_agent", WM_OPT_STRING, "wmhost-http_probe/1", 0, 0, "User-Agent header", 0, NULL, NULL},
 	HP_TARGET_OVERRIDES(HP_WITH_DEFAULT),
 	{NULL, 0, NULL, 0, 0, NULL, 0, NULL, NULL},
@@ -573,6 +577,9 @@ int hp_config_load(struct hp_ctx *c, const struct wm_config *top, char *err, siz
 		return hp_api->cfg_errorf(top, "loops", err, errlen, "must be within 1-%d", HP_LOOPS_MAX);
 	c->n_lanes = (unsigned)loops;
 	c->run_once = hp_api->cfg_bool(top, "run_once");
+	c->stop_grace_us = hp_api->cfg_duration_ms(top, "stop_grace") * 1000;
+	if (c->stop_grace_us < 0)
+		return hp_api->cfg_errorf(top, "stop_grace", err, errlen, "must not be negative");
 	const char *ua = hp_api->cfg_str(top, "user_agent");
 	if (ua && !(c->user_agent = strdup(ua)))
 		goto nomem;

@@ -109,6 +109,8 @@ static int hp_init(struct wm_instance *inst, const struct wm_config *cfg, enum w
 	pthread_cond_init(&c->cond, &ca);
 	pthread_condattr_destroy(&ca);
 	atomic_init(&c->stop, 0);
+	atomic_init(&c->abandon, 0);
+	atomic_init(&c->stop_calls, 0);
 	atomic_init(&c->run_sleeping, false);
 	c->started_us = hp_api->now_us();
 
@@ -148,15 +150,30 @@ size_t hp_ring_room(struct hp_lane *ln)
 	return ln->ring_cap - used;
 }
 
-static void hp_stop(void *vctx)
+/* Stops starting checks; with abandon also drops those under way. */
+static void hp_halt(struct hp_ctx *c, int abandon)
 {
-	struct hp_ctx *c = vctx;
-	atomic_store(&c->stop, 1);
+	if (!atomic_exchange(&c->stop, 1)) {
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		atomic_store(&c->stop_deadline_us, (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000 + c->stop_grace_us);
+	}
+	if (abandon)
+		atomic_store(&c->abandon, 1);
 	for (unsigned i = 0; i < c->n_lanes; i++)
 		wake_loop(&c->lanes[i]);
 	pthread_mutex_lock(&c->mu);
 	pthread_cond_broadcast(&c->cond);
 	pthread_mutex_unlock(&c->mu);
+}
+
+/* The host's stop(): the drain lets the checks under way finish within
+ * stop_grace, so their records are not lost; a second call (the drain
+ * deadline passed) abandons them at once. */
+static void hp_stop(void *vctx)
+{
+	struct hp_ctx *c = vctx;
+	hp_halt(c, atomic_fetch_add(&c->stop_calls, 1) > 0);
 }
 
 static void deadline_in(struct timespec *ts, long ms)
@@ -186,8 +203,9 @@ static size_t drain_lane(struct hp_ctx *c, struct hp_lane *ln, struct wm_emitter
 			continue;
 		}
 		/* emit blocks on backpressure; the loop threads keep running */
-		if (hp_api->emit(em, r) == WM_E_STOPPING && !*stop_asked) {
-			hp_stop(c);
+		if (hp_api->emit(em, r) == WM_E_STOPPING && !atomic_load(&c->abandon)) {
+			/* the host gave up (abort): nothing more can be delivered */
+			hp_halt(c, 1);
 			*stop_asked = 1;
 		}
 	}
@@ -204,7 +222,7 @@ static int hp_run(void *vctx, struct wm_emitter *em)
 		atomic_store(&ln->done, false);
 		if (pthread_create(&ln->thread, NULL, hp_loop_main, ln) != 0) {
 			hp_api->log(c->inst, WM_LOG_ERROR, "cannot start an event loop thread");
-			hp_stop(c);
+			hp_halt(c, 1);
 			rc = -1;
 			break;
 		}
@@ -215,7 +233,7 @@ static int hp_run(void *vctx, struct wm_emitter *em)
 
 	for (;;) {
 		if (!stop_asked && hp_api->stopping(em)) {
-			hp_stop(c);
+			hp_halt(c, 0);
 			stop_asked = 1;
 		}
 		size_t got = 0;

@@ -139,7 +139,11 @@ struct hp_ctx {
 	unsigned n_lanes;
 
 	/* run/stop */
-	atomic_int stop;
+	atomic_int stop;       /* start no new checks; finish those under way */
+	atomic_int abandon;    /* drop the checks under way too, return now */
+	atomic_int stop_calls; /* the host's stop(): the second one abandons */
+	int64_t stop_grace_us;              /* how long checks under way may finish after a stop */
+	_Atomic int64_t stop_deadline_us;   /* monotonic; set by the first stop */
 	atomic_bool run_sleeping; /* run() waits on cond */
 	pthread_mutex_t mu; /* only for cond: run() sleeps when every ring is empty */
 	pthread_cond_t cond;

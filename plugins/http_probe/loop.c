@@ -555,14 +555,27 @@ static int loop_run(struct hp_loop *lp)
 	struct epoll_event evs[HP_MAX_EVENTS];
 	int running = 0;
 
-	while (!atomic_load(&c->stop)) {
-		int64_t now = mono_us();
-		dispatch_due(lp, now);
-		start_ready(lp);
-		if (c->run_once && !lp->heap_n && !lp->ready_n && !lp->in_flight)
-			break;
+	while (!atomic_load(&c->abandon)) {
+		int64_t now = mono_us(), deadline = INT64_MAX;
+		if (atomic_load(&c->stop)) {
+			/* draining: nothing new starts; the checks under way may
+			 * end within stop_grace and their records go out */
+			deadline = atomic_load(&c->stop_deadline_us);
+			if (!lp->in_flight)
+				break;
+			if (now >= deadline) {
+				hp_api->log(c->inst, WM_LOG_WARN, "stopping: %zu check(s) still under way abandoned (stop_grace)",
+				            lp->in_flight);
+				break;
+			}
+		} else {
+			dispatch_due(lp, now);
+			start_ready(lp);
+			if (c->run_once && !lp->heap_n && !lp->ready_n && !lp->in_flight)
+				break;
+		}
 
-		int64_t wake = lp->timer_due_us;
+		int64_t wake = lp->timer_due_us < deadline ? lp->timer_due_us : deadline;
 		if (lp->heap_n && due_of(lp, 0) < wake)
 			wake = due_of(lp, 0);
 		int64_t wait_ms = HP_MAX_WAIT_MS;

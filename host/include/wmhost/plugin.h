@@ -301,7 +301,10 @@ struct wm_plugin {
 	/* Source, optional: everything up to and including this position of this
 	 * stream is durable downstream. Called in order per stream. */
 	void (*ack)(void *ctx, uint32_t stream, int64_t offset);
-	/* Source, optional: wake run() early; called from another thread. */
+	/* Source, optional: wake run() early; called from another thread. The
+	 * first call starts the drain: start nothing new, finish what is under
+	 * way (emit still works) and return from run(). A second call means the
+	 * drain deadline (shutdown_timeout) passed: return at once. */
 	void (*stop)(void *ctx);
 	/* Sink: write a batch. */
 	enum wm_result (*write)(void *ctx, struct wm_batch *b);

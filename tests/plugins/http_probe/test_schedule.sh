@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # http_probe: targets run on fixed slots spread over the interval without
 # drift; a check still running at its next slot is skipped (counted, not
-# queued); SIGTERM stops the probe promptly even with checks in flight.
+# queued); SIGTERM stops the probe promptly even with checks in flight;
+# checks under way at SIGTERM finish within stop_grace and keep their
+# records, longer ones are abandoned.
 . "$(dirname "$0")/lib.sh"
 start_http --no-nginx
 
 {
-	printf '  interval: 1s\n  targets:\n'
+	printf '  interval: 1s\n  stop_grace: 300ms\n  targets:\n'
 	for i in $(seq 1 20); do printf '    - { url: "%s/?t=%d", name: t%02d }\n' "$HTTP_URL" "$i" "$i"; done
 	printf '    - { url: "%s/delay/400", name: slow400 }\n' "$HTTP_URL"
 	printf '    - { url: "%s/delay/2500", name: busy, timeout: 5s }\n' "$HTTP_URL"
@@ -45,3 +47,43 @@ expect_all "busy_target_is_skipped_not_queued" '1 <= len([r for r in rs if r["ta
 check "skipped_checks_are_logged_with_a_count" grep -q "checks skipped" "$T/err.log"
 expect_all "stuck_check_in_flight_is_abandoned_at_stop" 'not [r for r in rs if r["target"] == "stuck"]'
 check "skipped_checks_are_counted_in_the_final_summary" grep -Eq "checks run, [1-9][0-9]* skipped" "$T/err.log"
+
+# stop_grace: a check under way at SIGTERM that ends within the grace is
+# recorded (it would have been lost before); one that does not is abandoned
+# when the grace is over, and the log says so.
+grace() { # NAME DELAY_MS GRACE -> runs a one-target probe, SIGTERM at 0.4 s
+	printf '  stop_grace: %s\n  targets:\n    - { url: "%s/delay/%s", name: %s, interval: 60s, timeout: 60s }\n' \
+		"$3" "$HTTP_URL" "$2" "$1" | pipeline "$T/$1.yaml"
+	"$WMHOST" run "$T/$1.yaml" >"$T/out.jsonl" 2>"$T/$1.err" &
+	local pid=$!
+	sleep 0.4
+	local t0
+	t0=$(date +%s%N)
+	kill -TERM $pid
+	wait $pid
+	rc=$?
+	stop_ms=$((($(date +%s%N) - t0) / 1000000))
+	echo "# $1: stopped ${stop_ms} ms after SIGTERM"
+}
+grace finishing 1200 5s
+check "check_under_way_finishes_within_stop_grace" bash -c "[ $rc -eq 0 ] && [ $stop_ms -ge 500 ] && [ $stop_ms -lt 4000 ]"
+expect "check_under_way_at_stop_keeps_its_record" finishing 'r["result"] == "ok" and r["status_code"] == 200 and r["response_time_ms"] >= 1100'
+grace overdue 30000 500ms
+check "check_past_stop_grace_is_abandoned_promptly" bash -c "[ $rc -eq 0 ] && [ $stop_ms -lt 2500 ]"
+expect_all "abandoned_check_has_no_record" 'not rs'
+check "abandoned_checks_are_logged" grep -q "1 check(s) still under way abandoned (stop_grace)" "$T/overdue.err"
+
+# The pipeline's shutdown_timeout bounds the grace: when the drain deadline
+# passes, the host calls stop() again and the probe lets go at once.
+printf '  stop_grace: 60s\n  targets:\n    - { url: "%s/delay/30000", name: late, interval: 60s, timeout: 60s }\n' \
+	"$HTTP_URL" | pipeline "$T/late.yaml"
+printf 'shutdown_timeout: 1s\n' >>"$T/late.yaml"
+"$WMHOST" run "$T/late.yaml" >"$T/out.jsonl" 2>"$T/late.err" &
+pid=$!
+sleep 0.4
+t0=$(date +%s%N)
+kill -TERM $pid
+wait $pid
+stop_ms=$((($(date +%s%N) - t0) / 1000000))
+echo "# late: stopped ${stop_ms} ms after SIGTERM"
+check "shutdown_timeout_cuts_the_stop_grace_short" [ $stop_ms -lt 3000 ]
