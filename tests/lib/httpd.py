@@ -225,6 +225,8 @@ def main():
     ap.add_argument("--verbose", action="store_true")
     a = ap.parse_args()
 
+    if ":" in a.host:  # an IPv6 address such as ::1
+        Server.address_family = socket.AF_INET6
     servers = [Server((a.host, a.port), Handler)]
     if a.tls_port:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
