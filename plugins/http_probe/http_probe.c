@@ -153,11 +153,13 @@ size_t hp_ring_room(struct hp_lane *ln)
 /* Stops starting checks; with abandon also drops those under way. */
 static void hp_halt(struct hp_ctx *c, int abandon)
 {
-	if (!atomic_exchange(&c->stop, 1)) {
+	if (!atomic_load(&c->stop)) {
+		/* the deadline first: a loop that sees stop reads it */
 		struct timespec ts;
 		clock_gettime(CLOCK_MONOTONIC, &ts);
 		atomic_store(&c->stop_deadline_us, (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000 + c->stop_grace_us);
 	}
+	atomic_store(&c->stop, 1);
 	if (abandon)
 		atomic_store(&c->abandon, 1);
 	for (unsigned i = 0; i < c->n_lanes; i++)
