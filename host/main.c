@@ -213,7 +213,7 @@ static int cmd_run(char **files, int n)
 			break;
 		}
 	}
-	int stopping = rc != 0, aborted = 0;
+	int stopping = rc != 0;
 	if (stopping)
 		for (struct wmh_pipeline *pl = list; pl; pl = pl->next)
 			wmh_pipeline_request_stop(pl);
@@ -228,7 +228,7 @@ static int cmd_run(char **files, int n)
 				for (struct wmh_pipeline *o = list; o; o = o->next)
 					wmh_pipeline_request_stop(o);
 			}
-			if (stopping && !aborted && pl->stop_deadline_us && wmh_mono_us() > pl->stop_deadline_us &&
+			if (stopping && !atomic_load(&pl->aborting) && pl->stop_deadline_us && wmh_mono_us() > pl->stop_deadline_us &&
 			    !wmh_pipeline_finished(pl)) {
 				wmh_log(WM_LOG_ERROR, pl->name, NULL, "shutdown_timeout passed; abandoning what is left");
 				wmh_pipeline_abort(pl);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "http_probe.h"
@@ -100,7 +101,12 @@ static int ca_file_check(const struct wm_config *n, const char *path, char *err,
 	FILE *f = fopen(path, "r");
 	if (!f)
 		return hp_api->cfg_errorf(n, "tls_ca_file", err, errlen, "cannot read '%s': %s", path, strerror(errno));
+	struct stat st;
+	int regular = fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode);
 	fclose(f);
+	if (!regular)
+		return hp_api->cfg_errorf(n, "tls_ca_file", err, errlen, "'%s' is not a file (a PEM file of CA certificates)",
+		                          path);
 	return 0;
 }
 

@@ -197,8 +197,11 @@ static int start_check(struct hp_loop *lp, struct hp_target *t)
 	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, t->tls_verify ? 1L : 0L);
 	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, t->tls_verify ? 2L : 0L);
 	curl_easy_setopt(e, CURLOPT_CERTINFO, 1L);
-	if (t->ca_file || c->ca_file)
+	if (t->ca_file || c->ca_file) {
+		/* only this file: Debian's libcurl also reads a CA directory */
 		curl_easy_setopt(e, CURLOPT_CAINFO, t->ca_file ? t->ca_file : c->ca_file);
+		curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
+	}
 	curl_easy_setopt(e, CURLOPT_IPRESOLVE, t->ipresolve);
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
 	if (c->user_agent)
@@ -576,7 +579,7 @@ static int loop_run(struct hp_loop *lp)
 		}
 
 		int64_t wake = lp->timer_due_us < deadline ? lp->timer_due_us : deadline;
-		if (lp->heap_n && due_of(lp, 0) < wake)
+		if (deadline == INT64_MAX && lp->heap_n && due_of(lp, 0) < wake) /* not draining */
 			wake = due_of(lp, 0);
 		int64_t wait_ms = HP_MAX_WAIT_MS;
 		if (wake != INT64_MAX) {

@@ -248,8 +248,8 @@ static void fast_string_scan_matches_bytewise_scan(void)
 		for (size_t i = 0; i < n; i++) {
 			unsigned r = (seed = seed * 1103515245u + 12345u) >> 8;
 			unsigned kind = r % range;
-			kind = kind >= 64 ? 0 : kind;
-			s[i] = kind < 58 ? (char)(0x20 + r % 0x60) : kind == 58 ? '"' : kind == 59 ? '\\'
+			s[i] = kind >= 64 ? (char)('a' + r % 26)
+			     : kind < 58 ? (char)(0x20 + r % 0x60) : kind == 58 ? '"' : kind == 59 ? '\\'
 			     : kind < 62 ? (char)(r % 0x20) : (char)(0x80 | (r & 0x7f));
 		}
 		size_t ref = 0;

@@ -31,6 +31,10 @@ bad unreadable_tls_ca_file_is_a_config_error '\.yaml:5:16: tls_ca_file: cannot r
   tls_ca_file: /nonexistent/ca.pem
   targets: [ "https://127.0.0.1/" ]
 EOF2
+bad tls_ca_file_that_is_a_directory_is_a_config_error 'tls_ca_file: ./etc/ssl/certs. is not a file' <<'EOF2'
+  tls_ca_file: /etc/ssl/certs
+  targets: [ "https://127.0.0.1/" ]
+EOF2
 bad unreadable_target_tls_ca_file_names_its_line '\.yaml:7:49: tls_ca_file: cannot read' <<'EOF2'
   targets:
     - http://127.0.0.1/

@@ -51,12 +51,30 @@ check "skipped_checks_are_counted_in_the_final_summary" grep -Eq "checks run, [1
 # stop_grace: a check under way at SIGTERM that ends within the grace is
 # recorded (it would have been lost before); one that does not is abandoned
 # when the grace is over, and the log says so.
-grace() { # NAME DELAY_MS GRACE -> runs a one-target probe, SIGTERM at 0.4 s
+# conn_up: a connection to the test server is established (a check is
+# under way: the server answers /delay/MS only after MS)
+conn_up() {
+	python3 - "${HTTP_URL##*:}" <<'EOF'
+import sys
+port = int(sys.argv[1])
+for f in ("/proc/net/tcp", "/proc/net/tcp6"):
+    try:
+        rows = open(f).readlines()[1:]
+    except OSError:
+        continue
+    for row in rows:
+        p = row.split()
+        if p[3] == "01" and int(p[2].rsplit(":", 1)[1], 16) == port:
+            sys.exit(0)
+sys.exit(1)
+EOF
+}
+grace() { # NAME DELAY_MS GRACE -> runs a one-target probe, SIGTERM once its check is under way
 	printf '  stop_grace: %s\n  targets:\n    - { url: "%s/delay/%s", name: %s, interval: 60s, timeout: 60s }\n' \
 		"$3" "$HTTP_URL" "$2" "$1" | pipeline "$T/$1.yaml"
 	"$WMHOST" run "$T/$1.yaml" >"$T/out.jsonl" 2>"$T/$1.err" &
 	local pid=$!
-	sleep 0.4
+	check "${1}_check_is_under_way_at_sigterm" wait_for 20 conn_up
 	local t0
 	t0=$(date +%s%N)
 	kill -TERM $pid
@@ -80,10 +98,28 @@ printf '  stop_grace: 60s\n  targets:\n    - { url: "%s/delay/30000", name: late
 printf 'shutdown_timeout: 1s\n' >>"$T/late.yaml"
 "$WMHOST" run "$T/late.yaml" >"$T/out.jsonl" 2>"$T/late.err" &
 pid=$!
-sleep 0.4
+check "late_check_is_under_way_at_sigterm" wait_for 20 conn_up
 t0=$(date +%s%N)
 kill -TERM $pid
 wait $pid
 stop_ms=$((($(date +%s%N) - t0) / 1000000))
 echo "# late: stopped ${stop_ms} ms after SIGTERM"
 check "shutdown_timeout_cuts_the_stop_grace_short" [ $stop_ms -lt 3000 ]
+
+# While the grace runs, targets whose slots come due are not started, and
+# the loop sleeps instead of spinning on them: a drain of 2 s with a busy
+# target (every 100 ms) due all along costs little CPU.
+{
+	printf '  stop_grace: 2s\n  targets:\n'
+	printf '    - { url: "%s/delay/5000", name: long, interval: 60s, timeout: 60s }\n' "$HTTP_URL"
+	printf '    - { url: "%s/", name: often, interval: 100ms }\n' "$HTTP_URL"
+} | pipeline "$T/spin.yaml"
+/usr/bin/time -f '%U %S' -o "$T/spin.cpu" "$WMHOST" run "$T/spin.yaml" >"$T/out.jsonl" 2>"$T/spin.err" &
+pid=$!
+check "spin_check_is_under_way_at_sigterm" wait_for 20 conn_up
+sleep 0.3
+pkill -TERM -P $pid
+wait $pid
+cpu_ms=$(awk '{ printf "%d", ($1 + $2) * 1000 }' "$T/spin.cpu")
+echo "# spin: ${cpu_ms} ms of CPU for the run (the drain alone lasts 2 s)"
+check "loop_sleeps_during_the_stop_grace" [ "$cpu_ms" -lt 1200 ]
