@@ -84,6 +84,26 @@ static void free_list(struct wm_record *r)
 	}
 }
 
+/* Groups the depot may hold (depot_mu held). */
+static size_t depot_limit(void)
+{
+	return (depot_reserved + POOL_DEPOT_MIN) / POOL_GROUP;
+}
+
+/* Makes room for depot_limit() groups at once, so a spilling thread rarely
+ * reallocs (depot_mu held; on failure the depot keeps its size). */
+static void depot_fit(void)
+{
+	size_t limit = depot_limit();
+	if (depot_cap >= limit)
+		return;
+	struct wm_record **d = realloc(depot, limit * sizeof *d);
+	if (d) {
+		depot = d;
+		depot_cap = limit;
+	}
+}
+
 /* Moves the first POOL_GROUP records of the thread's cache to the depot
  * (or frees them when the depot is full). */
 static void cache_spill(struct pool_cache *tc)
@@ -95,16 +115,8 @@ static void cache_spill(struct pool_cache *tc)
 	tc->n -= POOL_GROUP;
 	last->pool_next = NULL;
 	pthread_mutex_lock(&depot_mu);
-	size_t limit = (depot_reserved + POOL_DEPOT_MIN) / POOL_GROUP;
-	if (!atomic_load_explicit(&pool_off, memory_order_relaxed) && depot_n < limit) {
-		if (depot_n == depot_cap) {
-			size_t cap = depot_cap ? 2 * depot_cap : 64;
-			struct wm_record **d = realloc(depot, (cap < limit ? cap : limit) * sizeof *d);
-			if (d) {
-				depot = d;
-				depot_cap = cap < limit ? cap : limit;
-			}
-		}
+	if (!atomic_load_explicit(&pool_off, memory_order_relaxed) && depot_n < depot_limit()) {
+		depot_fit();
 		if (depot_n < depot_cap) {
 			depot[depot_n++] = group;
 			group = NULL;
@@ -217,17 +229,9 @@ void wmh_record_pool_reserve(long long records)
 		depot_reserved += (size_t)records;
 	else
 		depot_reserved = 0;
-	/* room for the whole budget now, so spilling threads never realloc */
-	size_t limit = (depot_reserved + POOL_DEPOT_MIN) / POOL_GROUP;
-	if (depot_cap < limit) {
-		struct wm_record **d = realloc(depot, limit * sizeof *d);
-		if (d) {
-			depot = d;
-			depot_cap = limit;
-		}
-	}
+	depot_fit(); /* now, not while a sink thread spills */
 	/* over the new budget: give back whole groups */
-	while (depot_n > 0 && depot_n * POOL_GROUP > depot_reserved + POOL_DEPOT_MIN)
+	while (depot_n > depot_limit())
 		free_list(depot[--depot_n]);
 	pthread_mutex_unlock(&depot_mu);
 }

@@ -153,12 +153,8 @@ size_t hp_ring_room(struct hp_lane *ln)
 /* Stops starting checks; with abandon also drops those under way. */
 static void hp_halt(struct hp_ctx *c, int abandon)
 {
-	if (!atomic_load(&c->stop)) {
-		/* the deadline first: a loop that sees stop reads it */
-		struct timespec ts;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		atomic_store(&c->stop_deadline_us, (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000 + c->stop_grace_us);
-	}
+	if (!atomic_load(&c->stop)) /* the deadline first: a loop that sees stop reads it */
+		atomic_store(&c->stop_deadline_us, hp_api->mono_us() + c->stop_grace_us);
 	atomic_store(&c->stop, 1);
 	if (abandon)
 		atomic_store(&c->abandon, 1);
@@ -187,7 +183,7 @@ static void deadline_in(struct timespec *ts, long ms)
 }
 
 /* Emits what one lane finished; returns how many records it handled. */
-static size_t drain_lane(struct hp_ctx *c, struct hp_lane *ln, struct wm_emitter *em, int *stop_asked)
+static size_t drain_lane(struct hp_ctx *c, struct hp_lane *ln, struct wm_emitter *em)
 {
 	size_t n = 0;
 	for (;;) {
@@ -205,18 +201,15 @@ static size_t drain_lane(struct hp_ctx *c, struct hp_lane *ln, struct wm_emitter
 			continue;
 		}
 		/* emit blocks on backpressure; the loop threads keep running */
-		if (hp_api->emit(em, r) == WM_E_STOPPING && !atomic_load(&c->abandon)) {
-			/* the host gave up (abort): nothing more can be delivered */
-			hp_halt(c, 1);
-			*stop_asked = 1;
-		}
+		if (hp_api->emit(em, r) == WM_E_STOPPING && !atomic_load(&c->abandon))
+			hp_halt(c, 1); /* the host gave up (abort): nothing more can be delivered */
 	}
 }
 
 static int hp_run(void *vctx, struct wm_emitter *em)
 {
 	struct hp_ctx *c = vctx;
-	int stop_asked = 0, rc = 0;
+	int rc = 0;
 	char name[16];
 
 	for (unsigned i = 0; i < c->n_lanes; i++) {
@@ -234,10 +227,8 @@ static int hp_run(void *vctx, struct wm_emitter *em)
 	}
 
 	for (;;) {
-		if (!stop_asked && hp_api->stopping(em)) {
+		if (!atomic_load(&c->stop) && hp_api->stopping(em))
 			hp_halt(c, 0);
-			stop_asked = 1;
-		}
 		size_t got = 0;
 		int all_done = 1;
 		for (unsigned i = 0; i < c->n_lanes; i++) {
@@ -245,7 +236,7 @@ static int hp_run(void *vctx, struct wm_emitter *em)
 			/* read done before draining, so nothing committed before it is missed */
 			if (ln->started && !atomic_load(&ln->done))
 				all_done = 0;
-			got += drain_lane(c, ln, em, &stop_asked);
+			got += drain_lane(c, ln, em);
 		}
 		if (got)
 			continue;

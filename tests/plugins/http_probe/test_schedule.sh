@@ -69,9 +69,12 @@ for f in ("/proc/net/tcp", "/proc/net/tcp6"):
 sys.exit(1)
 EOF
 }
-grace() { # NAME DELAY_MS GRACE -> runs a one-target probe, SIGTERM once its check is under way
+# grace NAME DELAY_MS GRACE [PIPELINE_LINE]: runs a one-target probe and
+# SIGTERMs it once its check is under way; leaves rc and stop_ms
+grace() {
 	printf '  stop_grace: %s\n  targets:\n    - { url: "%s/delay/%s", name: %s, interval: 60s, timeout: 60s }\n' \
 		"$3" "$HTTP_URL" "$2" "$1" | pipeline "$T/$1.yaml"
+	[ -z "${4:-}" ] || echo "$4" >>"$T/$1.yaml"
 	"$WMHOST" run "$T/$1.yaml" >"$T/out.jsonl" 2>"$T/$1.err" &
 	local pid=$!
 	check "${1}_check_is_under_way_at_sigterm" wait_for 20 conn_up
@@ -93,17 +96,7 @@ check "abandoned_checks_are_logged" grep -q "1 check(s) still under way abandone
 
 # The pipeline's shutdown_timeout bounds the grace: when the drain deadline
 # passes, the host calls stop() again and the probe lets go at once.
-printf '  stop_grace: 60s\n  targets:\n    - { url: "%s/delay/30000", name: late, interval: 60s, timeout: 60s }\n' \
-	"$HTTP_URL" | pipeline "$T/late.yaml"
-printf 'shutdown_timeout: 1s\n' >>"$T/late.yaml"
-"$WMHOST" run "$T/late.yaml" >"$T/out.jsonl" 2>"$T/late.err" &
-pid=$!
-check "late_check_is_under_way_at_sigterm" wait_for 20 conn_up
-t0=$(date +%s%N)
-kill -TERM $pid
-wait $pid
-stop_ms=$((($(date +%s%N) - t0) / 1000000))
-echo "# late: stopped ${stop_ms} ms after SIGTERM"
+grace late 30000 60s 'shutdown_timeout: 1s'
 check "shutdown_timeout_cuts_the_stop_grace_short" [ $stop_ms -lt 3000 ]
 
 # While the grace runs, targets whose slots come due are not started, and
