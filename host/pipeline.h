@@ -13,8 +13,12 @@
 struct wmh_queue;
 struct wmh_acks;
 
+/* emitted is bumped by the source thread per record, the rest by the sink
+ * thread: they live on separate cache lines, or every record would move
+ * one line back and forth between the two threads' cores. */
 struct wmh_stats {
-	atomic_uint_fast64_t emitted, written, dead, retries, undelivered, batches;
+	_Alignas(64) atomic_uint_fast64_t emitted;
+	_Alignas(64) atomic_uint_fast64_t written, dead, retries, undelivered, batches;
 };
 
 struct wmh_pipeline {

@@ -347,7 +347,7 @@ static void batch_free(struct sink_state *s, struct wm_batch *b)
 static int settle(struct sink_state *s, struct wm_batch *b, enum wm_result res)
 {
 	struct wmh_pipeline *pl = s->pl;
-	size_t keep = 0;
+	size_t keep = 0, written = 0;
 	for (size_t i = 0; i < b->n; i++) {
 		if (b->state[i] == WMH_FAILED) {
 			if (wmh_dlq_record(pl, b->recs[i], b->reason[i]) == 0) {
@@ -357,7 +357,7 @@ static int settle(struct sink_state *s, struct wm_batch *b, enum wm_result res)
 				drop_undelivered(pl, &b->recs[i], 1);
 			}
 		} else if (b->state[i] == WMH_DONE || res == WM_OK) {
-			atomic_fetch_add(&pl->stats.written, 1);
+			written++;
 			complete(pl, b->recs[i], &s->acc);
 		} else {
 			b->recs[keep] = b->recs[i];
@@ -370,6 +370,7 @@ static int settle(struct sink_state *s, struct wm_batch *b, enum wm_result res)
 		b->reason[i] = NULL;
 	}
 	b->n = keep;
+	atomic_fetch_add(&pl->stats.written, written);
 	flush_acks(pl, &s->acc);
 	if (keep == 0) {
 		batch_free(s, b);
