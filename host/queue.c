@@ -48,10 +48,9 @@ static size_t slot_of(const struct wmh_queue *q, size_t i)
 
 struct wmh_queue *wmh_queue_new(size_t capacity)
 {
-	struct wmh_queue *q = aligned_alloc(64, (sizeof *q + 63) / 64 * 64);
+	struct wmh_queue *q = calloc(1, sizeof *q);
 	if (!q)
 		return NULL;
-	memset(q, 0, sizeof *q);
 	q->cap = capacity ? capacity : 1;
 	q->ring = calloc(q->cap, sizeof *q->ring);
 	if (!q->ring) {
