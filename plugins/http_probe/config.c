@@ -42,6 +42,10 @@
 	     NULL},                                                                                                    \
 	    {"tls_ca_file", WM_OPT_STRING, NULL, 0, 0,                                                                \
 	     "PEM file of CA certificates trusted instead of the system's (sites with a private CA)", 0, NULL, NULL},  \
+	    {"http_version", WM_OPT_STRING, dflt("auto"), 0, 0,                                                       \
+	     "auto (HTTP/2 over TLS when the server offers it, else 1.1), 1.0, 1.1, 2 (asks for an upgrade on http://)" \
+	     " or 2-prior-knowledge (HTTP/2 without asking, also on http://)",                                         \
+	     0, NULL, NULL},                                                                                           \
 	{                                                                                                              \
 		"ip_version", WM_OPT_STRING, dflt("any"), 0, 0, "any, 4 or 6: address family used to connect", 0,    \
 		    NULL, NULL                                                                                         \
@@ -431,6 +435,22 @@ static int target_options_load(struct hp_ctx *c, struct hp_target *t, const stru
 		t->ipresolve = CURL_IPRESOLVE_V6;
 	else
 		return hp_api->cfg_errorf(n, "ip_version", err, errlen, "'%s' is not one of: any, 4, 6", ipv);
+
+	n = pick(tn, top, "http_version");
+	const char *hv = hp_api->cfg_str(n, "http_version");
+	if (!hv || !strcmp(hv, "auto"))
+		t->httpver = CURL_HTTP_VERSION_2TLS;
+	else if (!strcmp(hv, "1.0"))
+		t->httpver = CURL_HTTP_VERSION_1_0;
+	else if (!strcmp(hv, "1.1"))
+		t->httpver = CURL_HTTP_VERSION_1_1;
+	else if (!strcmp(hv, "2"))
+		t->httpver = CURL_HTTP_VERSION_2_0;
+	else if (!strcmp(hv, "2-prior-knowledge"))
+		t->httpver = CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE;
+	else
+		return hp_api->cfg_errorf(n, "http_version", err, errlen,
+		                          "'%s' is not one of: auto, 1.0, 1.1, 2, 2-prior-knowledge", hv);
 
 	/* headers: the plugin level's, then the target's (the target wins) */
 	const struct wm_config *th = tn ? hp_api->cfg_get(tn, "headers") : NULL;

@@ -56,6 +56,7 @@ struct hp_target {
 	char *ca_file; /* the target's own tls_ca_file, else NULL (see hp_ctx) */
 	long max_redirects;
 	long ipresolve;
+	long httpver; /* CURL_HTTP_VERSION_* */
 	int64_t interval_us;
 	int64_t timeout_ms;
 	int64_t max_body;

@@ -203,6 +203,7 @@ static int start_check(struct hp_loop *lp, struct hp_target *t)
 		curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
 	}
 	curl_easy_setopt(e, CURLOPT_IPRESOLVE, t->ipresolve);
+	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, t->httpver);
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
 	if (c->user_agent)
 		curl_easy_setopt(e, CURLOPT_USERAGENT, c->user_agent);

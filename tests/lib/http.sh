@@ -12,6 +12,11 @@
 #   HTTPS_CERT_EXPIRES=EPOCH           the certificate's notAfter, seconds
 #   NGINX_URL=http://127.0.0.1:P3      nginx: / (an index with the text
 #                                      "wmhost-nginx-ok"), /big.html (256 KiB)
+#   NGINX_HTTPS_URL=https://127.0.0.1:P4  the same pages over TLS, HTTP/2
+#                                      offered by ALPN (HTTP/1.1 too)
+#   NGINX_CERT=DIR/nginx-cert.pem      its self-signed certificate
+#   NGINX_H2C_URL=http://127.0.0.1:P5  the same pages, cleartext HTTP/2 only
+#                                      (prior knowledge; no HTTP/1.x)
 # `. DIR/env` in a shell or `set -a; . DIR/env; set +a`.
 set -eu
 
@@ -58,8 +63,14 @@ start_httpd() {
 
 start_nginx() {
 	command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || { echo "http.sh: nginx not installed" >&2; exit 77; }
-	local p
+	local p ps pc
 	p=$(free_port)
+	ps=$(free_port)
+	pc=$(free_port)
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days $CERT_DAYS \
+		-subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 \
+		-keyout "$DIR/nginx-key.pem" -out "$DIR/nginx-cert.pem" >"$DIR/openssl-nginx.log" 2>&1 ||
+		{ cat "$DIR/openssl-nginx.log" >&2; exit 1; }
 	mkdir -p "$DIR/www" "$DIR/nginx-tmp"
 	printf '<html><body><h1>wmhost-nginx-ok</h1><p>static page for probe tests</p></body></html>\n' >"$DIR/www/index.html"
 	python3 -c 'import sys; sys.stdout.write(("0123456789abcdef" * 64 + "\n") * 256)' >"$DIR/www/big.html"
@@ -81,12 +92,27 @@ http {
 		location = /status/404 { return 404 "not found\n"; }
 		location = /status/500 { return 500 "error\n"; }
 	}
+	server {
+		listen 127.0.0.1:$ps ssl http2;
+		ssl_certificate $DIR/nginx-cert.pem;
+		ssl_certificate_key $DIR/nginx-key.pem;
+		root $DIR/www;
+	}
+	server {
+		listen 127.0.0.1:$pc http2;
+		root $DIR/www;
+	}
 }
 EOF
 	/usr/sbin/nginx -p "$DIR" -c "$DIR/nginx.conf" -e "$DIR/nginx-error.log" ||
 		{ cat "$DIR/nginx-error.log" >&2; exit 1; }
-	wait_port "$p" 10 || { echo "http.sh: nginx did not start" >&2; exit 1; }
-	echo "NGINX_URL=http://127.0.0.1:$p" >>"$DIR/env"
+	wait_port "$p" 10 && wait_port "$ps" 5 && wait_port "$pc" 5 || { echo "http.sh: nginx did not start" >&2; exit 1; }
+	{
+		echo "NGINX_URL=http://127.0.0.1:$p"
+		echo "NGINX_HTTPS_URL=https://127.0.0.1:$ps"
+		echo "NGINX_CERT=$DIR/nginx-cert.pem"
+		echo "NGINX_H2C_URL=http://127.0.0.1:$pc"
+	} >>"$DIR/env"
 }
 
 stop_pidfile() { # stop_pidfile FILE SIGNAL

@@ -20,7 +20,7 @@ Endpoints (every method; the query string tunes some of them):
   /endless              a chunked body that never ends
   /garbage              bytes that are not HTTP, then close
   /reset                closes the connection with a TCP reset, no answer
-  /echo                 200, JSON of method, path, headers and body
+  /echo                 200, JSON of method, path, HTTP version, headers, body
 """
 import argparse
 import json
@@ -187,6 +187,7 @@ class Handler(BaseHTTPRequestHandler):
         out = {
             "method": self.command,
             "path": self.path,
+            "version": self.request_version,
             "headers": {k: v for k, v in self.headers.items()},
             "body": body.decode("utf-8", "replace"),
         }

@@ -85,6 +85,9 @@ EOF2
 bad bad_ip_version_is_a_config_error "ip_version: '5' is not one of: any, 4, 6" <<'EOF2'
   targets: [ { url: "http://127.0.0.1/", ip_version: "5" } ]
 EOF2
+bad bad_http_version_is_a_config_error "bad_http_version_is_a_config_error\.yaml:5:56: http_version: '3' is not one of: auto, 1\.0, 1\.1, 2, 2-prior-knowledge" <<'EOF2'
+  targets: [ { url: "http://127.0.0.1/", http_version: "3" } ]
+EOF2
 bad bad_method_is_a_config_error "method: 'get me' is not an HTTP method" <<'EOF2'
   targets: [ http://127.0.0.1/ ]
   method: get me
@@ -109,7 +112,7 @@ pipeline "$T/good.yaml" <<'EOF2'
   expect_status: [200-299, 301]
   headers: { X-Agent: wmhost }
   targets:
-    - https://127.0.0.1/
+    - { url: "https://127.0.0.1/", http_version: "1.1" }
     - { url: "http://[::1]:8080/x", name: v6, ip_version: "6", pattern: "ok|fine", pattern_must_not_match: true }
     - { url: "http://127.0.0.1/api", method: POST, body: "{}", headers: { Content-Type: application/json }, max_body: 64KiB }
 EOF2
