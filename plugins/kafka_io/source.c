@@ -130,6 +130,7 @@ static void describe(const rd_kafka_topic_partition_list_t *parts, char *buf, si
 #define US_PER_MS 1000
 /* How long one wait for close events lasts before the deadline is checked. */
 #define CLOSE_POLL_MS 100
+#define CLOSE_PROBE_MS 5000 /* longest wait for a broker at close */
 #define NS_PER_MS 1000000L
 #define NS_PER_S 1000000000L
 
@@ -342,13 +343,38 @@ int kafka_source_run(void *ctx, struct wm_emitter *em)
 	return rc;
 }
 
+/* Whether a broker answers a metadata request within timeout_ms. */
+static int cluster_answers(struct kafka_io_ctx *c, int timeout_ms)
+{
+	const struct rd_kafka_metadata *md = NULL;
+	rd_kafka_resp_err_t err = rd_kafka_metadata(c->rk, 0, NULL, &md, timeout_ms);
+	if (md)
+		rd_kafka_metadata_destroy(md);
+	return err == RD_KAFKA_RESP_ERR_NO_ERROR;
+}
+
 /* Commits what the sink acknowledged and leaves the group. */
 void kafka_source_close(struct kafka_io_ctx *c)
 {
 	int64_t deadline = API->mono_us() + c->close_timeout_ms * US_PER_MS;
 	c->closing = 1;
 	store_acked(c);
-	commit_sync(c, "on shutdown", c->close_timeout_ms);
+	/* A consumer close that librdkafka (2.0) has begun cannot be cut short:
+	 * while no broker answers, destroying the handle then waits up to
+	 * session.timeout.ms (45 s by default) for the group coordinator. So
+	 * the cluster is asked first; if it is gone, neither the commit nor
+	 * the close can succeed, and both are skipped. */
+	int probe_ms = c->close_timeout_ms < CLOSE_PROBE_MS ? (int)c->close_timeout_ms : CLOSE_PROBE_MS;
+	if (!cluster_answers(c, probe_ms)) {
+		API->log(c->inst, WM_LOG_WARN,
+		         "no broker answered within %dms: offsets acknowledged since the last commit are not committed "
+		         "(the group reads those records again) and group '%s' is not left (its partitions move on "
+		         "after session.timeout.ms)",
+		         probe_ms, c->group_id);
+		return;
+	}
+	int64_t left_ms = (deadline - API->mono_us()) / US_PER_MS;
+	commit_sync(c, "on shutdown", left_ms > 0 ? left_ms : 1);
 	/* Leave the group asynchronously so an unreachable cluster cannot hold
 	 * shutdown longer than close_timeout. (librdkafka 2.0's destroy may
 	 * still wait up to session.timeout.ms for its group handler then.) */
