@@ -2,6 +2,7 @@
  * decides exit statuses: 0 ok, 1 runtime error, 2 configuration error. */
 #include "config.h"
 #include "log.h"
+#include "metrics.h"
 #include "pipeline.h"
 #include "record.h"
 #include "plugin_loader.h"
@@ -40,6 +41,8 @@ static const char *const usage_main =
 	"Options:\n"
 	"  --log-level LEVEL    error, warn, info (default) or debug\n"
 	"  --log-format FORMAT  text (default) or json\n"
+	"  --metrics HOST:PORT  run: serve the pipelines' counters at http://HOST:PORT/metrics\n"
+	"                       (Prometheus text format; :PORT listens on every IPv4 address)\n"
 	"  -h, --help           help (also after a command)\n"
 	"\n"
 	"Exit status: 0 ok, 1 runtime error, 2 configuration error.\n";
@@ -180,7 +183,7 @@ static int wait_event(int sig_fd, int done_fd, const sigset_t *sigs, int timeout
 	return 0;
 }
 
-static int cmd_run(char **files, int n)
+static int cmd_run(char **files, int n, const char *metrics_addr)
 {
 	struct wmh_pipeline *list = NULL;
 	struct wmh_doc **docs = NULL;
@@ -205,12 +208,29 @@ static int cmd_run(char **files, int n)
 	for (struct wmh_pipeline *pl = list; pl; pl = pl->next)
 		pl->done_fd = done_fd;
 
-	for (struct wmh_pipeline *pl = list; pl; pl = pl->next) {
+	/* the port is taken before any pipeline starts, so a busy one stops
+	 * the run before it does anything */
+	struct wmh_metrics *metrics = NULL;
+	if (metrics_addr) {
+		char err[512];
+		if (!(metrics = wmh_metrics_listen(metrics_addr, err, sizeof err))) {
+			wmh_error("%s", err);
+			rc = EXIT_RUNTIME;
+		}
+	}
+	for (struct wmh_pipeline *pl = list; pl && rc == 0; pl = pl->next) {
 		char err[512];
 		if (wmh_pipeline_start(pl, err, sizeof err)) {
 			wmh_log(WM_LOG_ERROR, pl->name, NULL, "%s", err);
 			rc = EXIT_RUNTIME;
 			break;
+		}
+	}
+	if (metrics && rc == 0) {
+		char err[512];
+		if (wmh_metrics_serve(metrics, list, err, sizeof err)) {
+			wmh_error("%s", err);
+			rc = EXIT_RUNTIME;
 		}
 	}
 	int stopping = rc != 0;
@@ -251,6 +271,7 @@ static int cmd_run(char **files, int n)
 				wmh_pipeline_request_stop(pl);
 		}
 	}
+	wmh_metrics_stop(metrics); /* it reads the pipelines, which joining changes */
 	for (struct wmh_pipeline *pl = list; pl; pl = pl->next) {
 		wmh_pipeline_join(pl);
 		pl->done_fd = -1;
@@ -390,6 +411,7 @@ int main(int argc, char **argv)
 	const char *cmd = NULL;
 	char **args = calloc((size_t)argc + 1, sizeof *args);
 	int nargs = 0, help = 0;
+	const char *metrics_addr = NULL;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		if (strcmp(a, "--log-level") == 0 || strncmp(a, "--log-level=", 12) == 0) {
@@ -410,6 +432,15 @@ int main(int argc, char **argv)
 				free(args);
 				return EXIT_CONFIG;
 			}
+		} else if (strcmp(a, "--metrics") == 0 || strncmp(a, "--metrics=", 10) == 0) {
+			const char *v = a[9] == '=' ? a + 10 : (i + 1 < argc ? argv[++i] : "");
+			char host[256], port[8], err[300];
+			if (wmh_metrics_parse(v, host, sizeof host, port, sizeof port, err, sizeof err)) {
+				fprintf(stderr, "wmhost: %s\n", err);
+				free(args);
+				return EXIT_CONFIG;
+			}
+			metrics_addr = v;
 		} else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
 			help = 1;
 		} else if (strcmp(a, "--version") == 0) {
@@ -439,7 +470,7 @@ int main(int argc, char **argv)
 			fputs(u, stderr);
 			rc = EXIT_CONFIG;
 		} else if (cmd[0] == 'r') {
-			rc = cmd_run(args, nargs);
+			rc = cmd_run(args, nargs, metrics_addr);
 		} else if (cmd[0] == 'c') {
 			rc = cmd_check(args, nargs);
 		} else {

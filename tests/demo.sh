@@ -75,7 +75,8 @@ say "wmhost setup (topic, table, partitions, views)"
 [ "${PIPESTATUS[0]}" -eq 0 ] || fail "setup failed"
 
 say "running the agent and the storage connector for ${SECONDS_TO_RUN}s (Ctrl-C to stop early)"
-"$WMHOST" run pipelines/monitor.yaml >"$DIR/agent.out" 2>"$DIR/agent.log" &
+METRICS_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
+"$WMHOST" run --metrics "127.0.0.1:$METRICS_PORT" pipelines/monitor.yaml >"$DIR/agent.out" 2>"$DIR/agent.log" &
 AGENT_PID=$!
 "$WMHOST" run pipelines/store.yaml >"$DIR/store.out" 2>"$DIR/store.log" &
 STORE_PID=$!
@@ -88,6 +89,14 @@ while [ $SECONDS -lt $end ] && [ $STOP_EARLY = 0 ]; do
 	printf '\r   %3ds: %s checks stored' $((end - SECONDS)) "$n"
 done
 echo
+echo "   the agent's metrics (http://127.0.0.1:$METRICS_PORT/metrics):"
+python3 - "$METRICS_PORT" <<'PY' || echo "   (no answer)"
+import sys, urllib.request
+text = urllib.request.urlopen("http://127.0.0.1:%s/metrics" % sys.argv[1], timeout=5).read().decode()
+for line in text.splitlines():
+    if line.startswith(("wmhost_records_", "wmhost_batch_retries", "wmhost_queue_records")):
+        print("     " + line)
+PY
 trap - INT
 
 if [ $KEEP = 0 ]; then
