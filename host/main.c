@@ -412,6 +412,7 @@ int main(int argc, char **argv)
 	char **args = calloc((size_t)argc + 1, sizeof *args);
 	int nargs = 0, help = 0;
 	const char *metrics_addr = NULL;
+	wmh_metrics_mark_start();
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		if (strcmp(a, "--log-level") == 0 || strncmp(a, "--log-level=", 12) == 0) {

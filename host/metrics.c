@@ -41,6 +41,11 @@ struct wmh_metrics {
 
 static time_t process_start;
 
+void wmh_metrics_mark_start(void)
+{
+	process_start = time(NULL);
+}
+
 int wmh_metrics_parse(const char *addr, char *host, size_t hostlen, char *port, size_t portlen, char *err,
                       size_t errlen)
 {
@@ -286,11 +291,15 @@ static void *metrics_main(void *arg)
 		}
 		if (p[1].revents)
 			break;
-		if (!(p[0].revents & POLLIN))
+		int fd = (p[0].revents & POLLIN) ? accept4(m->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK) : -1;
+		if (fd < 0) {
+			/* the client left already; or out of descriptors (the
+			 * connection stays queued) or a socket error: pause, so
+			 * the loop does not spin */
+			if (!(p[0].revents & POLLIN) || (errno != EAGAIN && errno != ECONNABORTED && errno != EINTR))
+				poll(&p[1], 1, 100);
 			continue;
-		int fd = accept4(m->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-		if (fd < 0)
-			continue; /* the client left already, or out of descriptors for now */
+		}
 		serve(m, fd);
 		close(fd);
 	}
@@ -302,8 +311,6 @@ struct wmh_metrics *wmh_metrics_listen(const char *addr, char *err, size_t errle
 	char host[256], port[8];
 	if (wmh_metrics_parse(addr, host, sizeof host, port, sizeof port, err, errlen))
 		return NULL;
-	if (!process_start)
-		process_start = time(NULL);
 	struct addrinfo hints = {0}, *ai = NULL;
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;

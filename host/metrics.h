@@ -7,6 +7,8 @@
 struct wmh_pipeline;
 struct wmh_metrics;
 
+/* Remembers now as the process's start (wmhost_start_time_seconds). */
+void wmh_metrics_mark_start(void);
 /* Checks the address form only (HOST:PORT, [IPV6]:PORT or :PORT); 0 when
  * it is well formed, else -1 with a message. */
 int wmh_metrics_parse(const char *addr, char *host, size_t hostlen, char *port, size_t portlen, char *err,

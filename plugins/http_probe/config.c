@@ -451,6 +451,10 @@ static int target_options_load(struct hp_ctx *c, struct hp_target *t, const stru
 	else
 		return hp_api->cfg_errorf(n, "http_version", err, errlen,
 		                          "'%s' is not one of: auto, 1.0, 1.1, 2, 2-prior-knowledge", hv);
+	if ((t->httpver == CURL_HTTP_VERSION_2_0 || t->httpver == CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE) &&
+	    !(curl_version_info(CURLVERSION_NOW)->features & CURL_VERSION_HTTP2))
+		return hp_api->cfg_errorf(n, "http_version", err, errlen,
+		                          "'%s' needs a libcurl built with HTTP/2 support, and this one has none", hv);
 
 	/* headers: the plugin level's, then the target's (the target wins) */
 	const struct wm_config *th = tn ? hp_api->cfg_get(tn, "headers") : NULL;

@@ -57,7 +57,7 @@ static const struct wm_option kafka_options[] = {
 	 "on a rebalance, how long to wait for in-flight records of revoked partitions to be acknowledged", 0, NULL,
 	 NULL},
 	{"close_timeout", WM_OPT_DURATION, "10s", 0, ROLE_SOURCE,
-	 "how long shutdown may take to commit and leave the group; when no broker answers within this (at most 5s), "
+	 "how long shutdown may take to commit and leave the group; when no broker answers within half of this (at most 5s), "
 	 "both are skipped", 0, NULL, NULL},
 	{"poll_interval", WM_OPT_DURATION, "500ms", 0, ROLE_SOURCE, "longest wait for messages before checking for stop",
 	 0, NULL, NULL},

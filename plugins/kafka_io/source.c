@@ -130,7 +130,7 @@ static void describe(const rd_kafka_topic_partition_list_t *parts, char *buf, si
 #define US_PER_MS 1000
 /* How long one wait for close events lasts before the deadline is checked. */
 #define CLOSE_POLL_MS 100
-#define CLOSE_PROBE_MS 5000 /* longest wait for a broker at close */
+#define CLOSE_PROBE_MS 5000 /* longest wait for a broker at close (at most half of close_timeout) */
 #define NS_PER_MS 1000000L
 #define NS_PER_S 1000000000L
 
@@ -364,7 +364,8 @@ void kafka_source_close(struct kafka_io_ctx *c)
 	 * session.timeout.ms (45 s by default) for the group coordinator. So
 	 * the cluster is asked first; if it is gone, neither the commit nor
 	 * the close can succeed, and both are skipped. */
-	int probe_ms = c->close_timeout_ms < CLOSE_PROBE_MS ? (int)c->close_timeout_ms : CLOSE_PROBE_MS;
+	int64_t half = c->close_timeout_ms / 2 > 0 ? c->close_timeout_ms / 2 : 1;
+	int probe_ms = half < CLOSE_PROBE_MS ? (int)half : CLOSE_PROBE_MS;
 	if (!cluster_answers(c, probe_ms)) {
 		API->log(c->inst, WM_LOG_WARN,
 		         "no broker answered within %dms: offsets acknowledged since the last commit are not committed "

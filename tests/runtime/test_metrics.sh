@@ -49,13 +49,14 @@ wait_for 10 python3 -c 'import socket,sys; socket.create_connection(("127.0.0.1"
 timeout 20 "$WMHOST" run --metrics "127.0.0.1:$P" "$T/two.yaml" >"$T/o" 2>&1
 check "taken_metrics_port_exits_1" test $? -eq 1
 check "taken_metrics_port_is_named" grep -q "127.0.0.1:$P: cannot listen: Address already in use" "$T/o"
-check "taken_metrics_port_starts_no_pipeline" test ! -s "$T/fast.out"
+check "taken_metrics_port_starts_no_pipeline" test ! -s "$T/fast.out" -a -z "$(grep 'started:' "$T/o")"
 kill "$holder" 2>/dev/null
 wait "$holder" 2>/dev/null
 
 P=$(free_port)
 "$WMHOST" run --metrics "127.0.0.1:$P" "$T/two.yaml" >/dev/null 2>"$T/run.err" &
 pid=$!
+on_exit "kill -9 $pid"
 U=http://127.0.0.1:$P
 wait_for 20 grep -q "metrics at $U/metrics" "$T/run.err"
 wait_for 10 test -s "$T/slow.out"
@@ -99,7 +100,8 @@ ms=$((($(date +%s%N) - t0) / 1000000))
 echo "# scrape behind a silent client took ${ms} ms"
 check "a_silent_client_does_not_hold_the_endpoint" test "$(head -c 3 "$T/s3")" = 200 -a $ms -lt 4000
 
-# Shutdown with a silent connection open is not delayed by it.
+# Shutdown with a silent connection open is not delayed by it (the
+# connection's own deadline is 2 s; the drain takes milliseconds).
 python3 -c 'import socket,sys,time; s=socket.create_connection(("127.0.0.1", int(sys.argv[1]))); time.sleep(8)' "$P" &
 silent2=$!
 on_exit "kill $silent2"
@@ -110,7 +112,7 @@ wait $pid
 rc=$?
 ms=$((($(date +%s%N) - t0) / 1000000))
 echo "# drained and exited ${ms} ms after SIGTERM"
-check "run_with_metrics_drains_and_exits_0" test $rc -eq 0 -a $ms -lt 3000
+check "run_with_metrics_drains_and_exits_0" test $rc -eq 0 -a $ms -lt 1000
 check "metrics_port_is_released_at_exit" python3 -c '
 import socket, sys
 try:
