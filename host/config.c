@@ -36,7 +36,7 @@ static const char *type_example(enum wm_opt_type t)
 	case WM_OPT_INT: return "an integer such as 42";
 	case WM_OPT_BOOL: return "true or false";
 	case WM_OPT_DOUBLE: return "a number such as 0.5";
-	case WM_OPT_DURATION: return "a duration such as 250ms, 30s, 5m, 1h or 1d";
+	case WM_OPT_DURATION: return "a duration such as 250ms, 30s, 5m, 1h or 1d (at most 36500d)";
 	case WM_OPT_SIZE: return "a size such as 512, 64KiB or 10MB";
 	default: return "a string";
 	}

@@ -8,9 +8,12 @@
 #include "utf8.h"
 
 #include <errno.h>
+#include <libgen.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static int valid_utf8(const char *s, size_t n)
@@ -57,8 +60,16 @@ static struct wm_record *describe(struct wmh_pipeline *pl, const struct wm_recor
 	} else {
 		size_t kl;
 		const void *k = wmh_record_key(r, &kl);
-		if (k)
+		if (k) {
+			/* the message key for a dead-letter sink, and a field so
+			 * that the file keeps it too (a replay restores the
+			 * partitioning) */
 			rc |= wmh_record_set_key(d, k, kl);
+			if (valid_utf8(k, kl))
+				rc |= wmh_record_set_stringn(d, "key", k, kl);
+			else
+				rc |= wmh_record_set_bytes(d, "key_base64", k, kl);
+		}
 	}
 	if (rc) {
 		wmh_record_free(d);
@@ -174,4 +185,36 @@ int wmh_dlq_record(struct wmh_pipeline *pl, const struct wm_record *r, const cha
 	if (rc == 0)
 		wmh_log(WM_LOG_WARN, pl->name, NULL, "dead-lettered a record: %s", reason);
 	return rc;
+}
+
+const char *wmh_dlq_path_problem(const char *path, char *buf, size_t len)
+{
+	struct stat st;
+	if (stat(path, &st) == 0) {
+		if (S_ISDIR(st.st_mode))
+			snprintf(buf, len, "it is a directory");
+		else if (access(path, W_OK) != 0)
+			snprintf(buf, len, "not writable: %s", strerror(errno));
+		else
+			return NULL;
+		return buf;
+	}
+	if (errno != ENOENT) {
+		snprintf(buf, len, "%s", strerror(errno));
+		return buf;
+	}
+	char *copy = strdup(path);
+	if (!copy)
+		return NULL; /* cannot tell; the writes will say */
+	const char *dir = dirname(copy);
+	if (stat(dir, &st) != 0)
+		snprintf(buf, len, "directory %s: %s", dir, strerror(errno));
+	else if (!S_ISDIR(st.st_mode))
+		snprintf(buf, len, "%s is not a directory", dir);
+	else if (access(dir, W_OK | X_OK) != 0)
+		snprintf(buf, len, "directory %s is not writable: %s", dir, strerror(errno));
+	else
+		buf = NULL;
+	free(copy);
+	return buf;
 }

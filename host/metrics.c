@@ -157,11 +157,11 @@ static const struct {
 	unsigned long long (*get)(struct wmh_pipeline *pl);
 } metrics[] = {
 	{"wmhost_pipeline_running", GAUGE, "1 while the pipeline's threads run, 0 once it has ended", running},
-	{"wmhost_pipeline_failed", GAUGE, "1 when the sink failed fatally and the pipeline stopped", failed},
+	{"wmhost_pipeline_failed", GAUGE, "1 when the pipeline failed (its sink fatally, or its source with an error) and stopped", failed},
 	{"wmhost_records_emitted_total", COUNTER, "records the source handed to the pipeline", emitted},
 	{"wmhost_records_written_total", COUNTER, "records the sink made durable", written},
 	{"wmhost_records_dead_lettered_total", COUNTER, "records sent to the dead-letter target", dead},
-	{"wmhost_records_undelivered_total", COUNTER, "records given up at shutdown (not acknowledged to the source)",
+	{"wmhost_records_undelivered_total", COUNTER, "records given up (at shutdown, or after the sink failed), not acknowledged to the source",
 	 undelivered},
 	{"wmhost_batches_total", COUNTER, "batches the sink was given", batches},
 	{"wmhost_batch_retries_total", COUNTER, "times the sink asked for a batch to be written again", retries},

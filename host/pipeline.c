@@ -98,12 +98,18 @@ static struct wm_instance *build_instance(struct wm_config *map, const char *pip
 	return in;
 }
 
-static int positive(const struct wm_config *map, const char *key, int64_t v, struct wmh_diag *d)
+/* Sizes the host allocates arrays for: bounded so that a typo cannot ask
+ * for terabytes (or overflow the arithmetic) at run time. */
+#define QUEUE_CAP_MAX 10000000
+#define BATCH_RECORDS_MAX 1000000
+#define IN_FLIGHT_MAX 1024
+
+static int in_range(const struct wm_config *map, const char *key, int64_t v, int64_t hi, struct wmh_diag *d)
 {
-	if (v >= 1)
+	if (v >= 1 && v <= hi)
 		return 0;
 	const struct wm_config *n = wmh_cfg_get(map, key);
-	wmh_diag_add(d, n ? n : map, "'%s' must be at least 1", key);
+	wmh_diag_add(d, n ? n : map, "'%s' must be between 1 and %lld", key, (long long)hi);
 	return 1;
 }
 
@@ -145,13 +151,13 @@ static int build_one(struct wm_config *map, const char *file_plugin_dir, struct 
 	if (!rn)
 		rn = &empty_r;
 	int64_t cap = wmh_cfg_int(qn, "capacity"), maxr = wmh_cfg_int(bn, "max_records");
-	errs += positive(qn, "capacity", cap, d);
-	errs += positive(bn, "max_records", maxr, d);
+	errs += in_range(qn, "capacity", cap, QUEUE_CAP_MAX, d);
+	errs += in_range(bn, "max_records", maxr, BATCH_RECORDS_MAX, d);
 	int64_t mif = wmh_cfg_int(bn, "max_in_flight");
-	errs += positive(bn, "max_in_flight", mif, d);
-	pl->max_in_flight = (size_t)(mif > 0 ? mif : 1);
-	pl->queue_cap = (size_t)(cap > 0 ? cap : 1);
-	pl->max_records = (size_t)(maxr > 0 ? maxr : 1);
+	errs += in_range(bn, "max_in_flight", mif, IN_FLIGHT_MAX, d);
+	pl->max_in_flight = (size_t)(mif >= 1 && mif <= IN_FLIGHT_MAX ? mif : 1);
+	pl->queue_cap = (size_t)(cap >= 1 && cap <= QUEUE_CAP_MAX ? cap : 1);
+	pl->max_records = (size_t)(maxr >= 1 && maxr <= BATCH_RECORDS_MAX ? maxr : 1);
 	pl->max_wait_ms = wmh_cfg_duration_ms(bn, "max_wait");
 	pl->retry_initial_ms = wmh_cfg_duration_ms(rn, "initial");
 	pl->retry_max_ms = wmh_cfg_duration_ms(rn, "max");
@@ -183,6 +189,18 @@ static int build_one(struct wm_config *map, const char *file_plugin_dir, struct 
 		pl->dlq_path = malloc(n);
 		if (pl->dlq_path)
 			snprintf(pl->dlq_path, n, "%s.dead.jsonl", pl->name);
+	}
+	/* The file is the last place a bad record can go: one that could never
+	 * be written is a configuration error now, not a stalled pipeline at
+	 * the first bad record. (With a dead-letter sink it is only the
+	 * fallback: wmh_pipeline_start warns.) */
+	char why[256];
+	const char *problem = pl->dlq_path && !pl->dlq_sink ? wmh_dlq_path_problem(pl->dlq_path, why, sizeof why) : NULL;
+	if (problem) {
+		const struct wm_config *pn = path ? wmh_cfg_get(dl, "path") : NULL;
+		wmh_diag_add(d, pn ? pn : dl ? dl : map, "dead-letter file '%s': %s%s", pl->dlq_path, problem,
+		             path ? "" : " (set dead_letter.path)");
+		errs++;
 	}
 	pl->em.pl = pl;
 	if (pl->source)

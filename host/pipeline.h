@@ -34,7 +34,9 @@ struct wmh_pipeline {
 	struct wm_emitter em;
 	pthread_t src_thread, sink_thread;
 	int threads_started;
-	atomic_int stopping, source_done, sink_done, failed;
+	atomic_int stopping, source_done, sink_done;
+	atomic_int failed;      /* the pipeline failed (its source or its sink): exit 1 */
+	atomic_int sink_failed; /* the sink failed fatally: nothing more is written */
 	atomic_int aborting;
 	int64_t stop_deadline_us; /* monotonic; 0 until a stop is asked */
 	int done_fd;              /* eventfd written when both threads ended; -1 = none */
@@ -71,6 +73,10 @@ void wmh_backoff_sleep(struct wmh_pipeline *pl, int attempt, uint64_t *rng, int6
 /* Dead letters (deadletter.c): writes one entry for a record a sink
  * refused, or for raw source data; durable on return when it returns 0. */
 int wmh_dlq_record(struct wmh_pipeline *pl, const struct wm_record *r, const char *reason);
+/* Why a dead-letter file could not be written (a missing or unwritable
+ * directory, a path that is not a writable file), written into buf; NULL
+ * when it can. Creates nothing. */
+const char *wmh_dlq_path_problem(const char *path, char *buf, size_t len);
 
 /* Host API entry points implemented by the runtime (runtime.c). */
 int wmh_emit(struct wm_emitter *em, struct wm_record *r);

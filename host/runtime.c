@@ -264,6 +264,28 @@ void wmh_batch_finish(struct wm_batch *b, enum wm_result result)
 	b->finished = 1;
 }
 
+/* Writes a record to the dead-letter target and completes it. A target
+ * that cannot take it (the file's directory gone, the disk full, the
+ * dead-letter sink down) is retried with backoff like a sink: the record is
+ * kept, and so is the order of acks behind it. Only an abort gives it up
+ * (undelivered, not acked). */
+static void dead_letter(struct wmh_pipeline *pl, struct wm_record *r, const char *reason, uint64_t *rng,
+                        struct ack_acc *acc)
+{
+	for (int attempt = 1; wmh_dlq_record(pl, r, reason) != 0; attempt++) {
+		if (pl->aborting) {
+			drop_undelivered(pl, &r, 1);
+			return;
+		}
+		int64_t ms;
+		wmh_backoff_sleep(pl, attempt, rng, &ms);
+		wmh_log(attempt <= 3 ? WM_LOG_WARN : WM_LOG_ERROR, pl->name, NULL,
+		        "dead-letter write failed; the record is kept, retry #%d after %lldms", attempt, (long long)ms);
+	}
+	atomic_fetch_add(&pl->stats.dead, 1);
+	complete(pl, r, acc);
+}
+
 /* One write() call; WM_PENDING only from a plugin that can be polled. */
 static enum wm_result write_once(struct wm_instance *sink, struct wm_batch *b)
 {
@@ -350,12 +372,7 @@ static int settle(struct sink_state *s, struct wm_batch *b, enum wm_result res)
 	size_t keep = 0, written = 0;
 	for (size_t i = 0; i < b->n; i++) {
 		if (b->state[i] == WMH_FAILED) {
-			if (wmh_dlq_record(pl, b->recs[i], b->reason[i]) == 0) {
-				atomic_fetch_add(&pl->stats.dead, 1);
-				complete(pl, b->recs[i], &s->acc);
-			} else {
-				drop_undelivered(pl, &b->recs[i], 1);
-			}
+			dead_letter(pl, b->recs[i], b->reason[i], &s->rng, &s->acc);
 		} else if (b->state[i] == WMH_DONE || res == WM_OK) {
 			written++;
 			complete(pl, b->recs[i], &s->acc);
@@ -379,7 +396,11 @@ static int settle(struct sink_state *s, struct wm_batch *b, enum wm_result res)
 	if (res == WM_FATAL) {
 		wmh_log(WM_LOG_ERROR, pl->name, pl->sink->label,
 		        "sink failed fatally; %zu records not delivered; stopping the pipeline", keep);
+		atomic_store(&pl->sink_failed, 1);
 		atomic_store(&pl->failed, 1);
+	} else if (atomic_load(&pl->sink_failed)) {
+		wmh_log(WM_LOG_ERROR, pl->name, pl->sink->label,
+		        "giving up on %zu records: the sink failed (not acknowledged to the source)", keep);
 	} else if (pl->aborting) {
 		wmh_log(WM_LOG_ERROR, pl->name, pl->sink->label,
 		        "giving up on %zu records at shutdown (not acknowledged to the source)", keep);
@@ -459,14 +480,15 @@ static void reap(struct sink_state *s)
 	int64_t now = wmh_mono_us();
 	for (struct wm_batch **pp = &s->inflight; *pp;) {
 		struct wm_batch *b = *pp;
-		int due = b->retry_at_us && (now >= b->retry_at_us || s->pl->aborting);
+		int give_up = s->pl->aborting || atomic_load(&s->pl->sink_failed);
+		int due = b->retry_at_us && (now >= b->retry_at_us || give_up);
 		if (!b->finished && !due) {
 			pp = &b->next;
 			continue;
 		}
 		*pp = b->next;
 		s->n_inflight--;
-		if (due && s->pl->aborting)
+		if (due && give_up)
 			settle(s, b, WM_RETRY); /* gives up: counted undelivered */
 		else if (due)
 			submit(s, b);
@@ -485,12 +507,7 @@ static size_t route_dead_letters(struct sink_state *s, struct wm_record **recs, 
 	for (size_t i = 0; i < n; i++) {
 		if (recs[i]->dead) {
 			const struct wm_value *why = wmh_record_get(recs[i], "reason");
-			if (wmh_dlq_record(pl, recs[i], why ? why->u.s.ptr : "bad record") == 0) {
-				atomic_fetch_add(&pl->stats.dead, 1);
-				complete(pl, recs[i], &s->acc);
-			} else {
-				drop_undelivered(pl, &recs[i], 1);
-			}
+			dead_letter(pl, recs[i], why ? why->u.s.ptr : "bad record", &s->rng, &s->acc);
 		} else {
 			recs[m++] = recs[i];
 		}
@@ -537,14 +554,20 @@ static void *sink_main(void *arg)
 	struct wm_record **buf = malloc(pl->max_records * sizeof *buf);
 	if (!buf) {
 		wmh_log(WM_LOG_ERROR, pl->name, pl->sink->label, "out of memory");
+		atomic_store(&pl->sink_failed, 1);
 		atomic_store(&pl->failed, 1);
 		thread_ended(pl, &pl->sink_done);
 		return NULL;
 	}
 	for (;;) {
-		if (atomic_load(&pl->failed) && !atomic_load(&pl->stopping))
+		/* A failed sink takes no more batches. A failed source does not
+		 * stop the sink: what it emitted before failing is in the queue
+		 * (now closed) and is written, so nothing it produced is lost. */
+		if (atomic_load(&pl->sink_failed))
 			break;
 		reap(&s);
+		if (atomic_load(&pl->sink_failed))
+			break;
 		if (s.n_inflight >= max_in_flight) {
 			sink_wait(&s, 100);
 			continue;
@@ -574,8 +597,14 @@ static void *sink_main(void *arg)
 			continue;
 		struct wm_batch *b = batch_new(&s, buf, n);
 		if (!b) {
-			wmh_log(WM_LOG_ERROR, pl->name, pl->sink->label, "out of memory for a batch of %zu", n);
+			/* stopping loudly beats dropping records while the
+			 * pipeline goes on: their positions would hold up every
+			 * later ack */
+			wmh_log(WM_LOG_ERROR, pl->name, pl->sink->label,
+			        "out of memory for a batch of %zu; stopping the pipeline", n);
 			drop_undelivered(pl, buf, n);
+			atomic_store(&pl->sink_failed, 1);
+			atomic_store(&pl->failed, 1);
 			continue;
 		}
 		atomic_fetch_add(&pl->stats.batches, 1);
@@ -627,6 +656,12 @@ int wmh_pipeline_start(struct wmh_pipeline *pl, char *err, size_t errlen)
 		return -1;
 	}
 	pl->threads_started = 1;
+	char why[256];
+	const char *problem = pl->dlq_sink && pl->dlq_path ? wmh_dlq_path_problem(pl->dlq_path, why, sizeof why) : NULL;
+	if (problem)
+		wmh_log(WM_LOG_WARN, pl->name, NULL,
+		        "dead-letter fallback file '%s': %s; a record the dead-letter sink refuses will wait for it",
+		        pl->dlq_path, problem);
 	/* records it can have alive at once: the pool keeps as many for reuse */
 	pl->pool_reserved = (long long)(pl->queue_cap + (pl->max_in_flight + 1) * pl->max_records);
 	wmh_record_pool_reserve(pl->pool_reserved);

@@ -101,7 +101,7 @@ int wmh_parse_duration_ms(const char *s, int64_t *out)
 			return -1;
 		p += ul;
 	}
-	if (total > 9.2e18)
+	if (total > (double)WMH_DURATION_MAX_MS)
 		return -1;
 	*out = (int64_t)total;
 	return 0;

@@ -14,6 +14,7 @@ static const struct wm_host_api *API;
 struct counting_ctx {
 	struct wm_instance *inst;
 	int64_t count, rate, streams, payload_bytes, dead_every;
+	int fail_at_end;
 	FILE *acks;
 	int64_t *last_ack; /* per stream: ack order check */
 	int order_broken;
@@ -28,6 +29,8 @@ static const struct wm_option counting_options[] = {
 	{"payload_bytes", WM_OPT_SIZE, "16", 0, 0, "size of the payload string", 0, NULL, NULL},
 	{"ack_log", WM_OPT_STRING, NULL, 0, 0, "file to append 'stream offset' per ack", 0, NULL, NULL},
 	{"dead_every", WM_OPT_INT, "0", 0, 0, "every Nth record goes to dead_letter() instead", 0, NULL, NULL},
+	{"fail_at_end", WM_OPT_BOOL, "false", 0, 0, "run() returns an error after the last record (a failing source)", 0,
+	 NULL, NULL},
 	{NULL, 0, NULL, 0, 0, NULL, 0, NULL, NULL},
 };
 
@@ -43,6 +46,7 @@ static int counting_init(struct wm_instance *inst, const struct wm_config *cfg, 
 	c->streams = API->cfg_int(cfg, "streams");
 	c->payload_bytes = API->cfg_size(cfg, "payload_bytes");
 	c->dead_every = API->cfg_int(cfg, "dead_every");
+	c->fail_at_end = API->cfg_bool(cfg, "fail_at_end");
 	const char *al = API->cfg_str(cfg, "ack_log");
 	if (c->streams > 0)
 		c->last_ack = calloc((size_t)c->streams, sizeof *c->last_ack);
@@ -106,6 +110,10 @@ static int counting_run(void *ctx, struct wm_emitter *em)
 			break;
 	}
 	free(payload);
+	if (c->fail_at_end) {
+		API->log(c->inst, WM_LOG_ERROR, "failing on purpose (fail_at_end)");
+		return -1;
+	}
 	return 0;
 }
 

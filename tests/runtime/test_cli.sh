@@ -56,8 +56,48 @@ EOF
 "$WMHOST" check "$T/bad2.yaml" >"$T/o" 2>"$T/e"
 check check_reports_plugin_type_error grep -qF "$T/bad2.yaml:4:10: counting: 'count' must be an integer such as 42, not 'lots'" "$T/e"
 check check_reports_plugin_unknown_key grep -qF "$T/bad2.yaml:5:25: unknown key 'colour' for console; allowed: plugin, with_key, flush, stream" "$T/e"
-check check_reports_semantic_error grep -qF "$T/bad2.yaml:6:22: 'max_records' must be at least 1" "$T/e"
+check check_reports_semantic_error grep -qF "$T/bad2.yaml:6:22: 'max_records' must be between 1 and 1000000" "$T/e"
 check check_counts_errors grep -qF "wmhost: 3 configuration errors" "$T/e"
+
+# Sizes the host allocates for and durations it adds to clocks are bounded:
+# a typo is a configuration error, not a heap overflow or an out-of-memory
+# at run time, and a "never" of 200000000d does not wrap into "at once".
+cat >"$T/huge.yaml" <<EOF
+name: huge
+source: {plugin: counting}
+sink: {plugin: console}
+queue: {capacity: 100000000000000}
+batch: {max_records: 2305843009213693953, max_in_flight: 5000}
+EOF
+"$WMHOST" check "$T/huge.yaml" >"$T/o" 2>"$T/e"
+check huge_sizes_are_config_errors_exit_2 test $? -eq 2
+check huge_queue_capacity_is_an_error grep -qF "$T/huge.yaml:4:19: 'capacity' must be between 1 and 10000000" "$T/e"
+check huge_batch_is_an_error grep -qF "$T/huge.yaml:5:22: 'max_records' must be between 1 and 1000000" "$T/e"
+check huge_in_flight_is_an_error grep -qF "$T/huge.yaml:5:58: 'max_in_flight' must be between 1 and 1024" "$T/e"
+printf 'name: long\nsource: {plugin: counting}\nsink: {plugin: console}\nshutdown_timeout: 200000000d\n' >"$T/long.yaml"
+"$WMHOST" check "$T/long.yaml" >"$T/o" 2>"$T/e"
+check huge_duration_is_an_error grep -qF "$T/long.yaml:4:19: pipeline: 'shutdown_timeout' must be a duration such as 250ms, 30s, 5m, 1h or 1d (at most 36500d), not '200000000d'" "$T/e"
+
+# A dead-letter file that could never be written is a configuration error
+# at its key (not a record dropped at the first bad record).
+cat >"$T/dlqdir.yaml" <<EOF
+name: dlqdir
+source: {plugin: counting}
+sink: {plugin: console}
+dead_letter: {path: $T/no/such/dir/x.jsonl}
+EOF
+"$WMHOST" check "$T/dlqdir.yaml" >"$T/o" 2>"$T/e"
+check unwritable_dead_letter_dir_exits_2 test $? -eq 2
+check unwritable_dead_letter_dir_names_the_key grep -qF "$T/dlqdir.yaml:4:21: dead-letter file '$T/no/such/dir/x.jsonl': directory $T/no/such/dir: No such file or directory" "$T/e"
+mkdir "$T/dlqisdir.jsonl"
+cat >"$T/dlqdir2.yaml" <<EOF
+name: dlqdir2
+source: {plugin: counting}
+sink: {plugin: console}
+dead_letter: {path: $T/dlqisdir.jsonl}
+EOF
+"$WMHOST" check "$T/dlqdir2.yaml" >"$T/o" 2>"$T/e"
+check dead_letter_path_that_is_a_directory_is_an_error grep -qF "dead-letter file '$T/dlqisdir.jsonl': it is a directory" "$T/e"
 
 cat >"$T/env.yaml" <<'EOF'
 name: ${WMH_TEST_NAME:-fallback}

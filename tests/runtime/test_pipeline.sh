@@ -234,3 +234,44 @@ import re
 m=re.search(r'stopped: (\d+) emitted, (\d+) written, (\d+) dead-lettered, (\d+) undelivered', open('$T/fatal2.err').read())
 e,w,d,u=map(int,m.groups())
 assert e==w+d+u and u>0, (e,w,d,u)"
+
+# A source that fails: what it emitted before failing is still written and
+# acknowledged (the sink drains the closed queue), and the exit status is 1.
+pipe srcfail 'count: 1000, streams: 1, fail_at_end: true, ack_log: '"$T"'/srcfail.acks' 'delay: 20ms' 'batch: {max_records: 100, max_wait: 10ms}'
+"$WMHOST" run "$T/srcfail.yaml" 2>"$T/srcfail.err"
+rc=$?
+check failed_source_exits_1 test $rc -eq 1
+check failed_source_records_are_all_written exactly_once "$T/srcfail.out" 1000
+check failed_source_records_are_acked grep -q '^0 999$' "$T/srcfail.acks"
+check failed_source_loses_nothing grep -q 'stopped: 1000 emitted, 1000 written, 0 dead-lettered, 0 undelivered' "$T/srcfail.err"
+
+# A sink that failed fatally gets no further batch, also while stopping.
+pipe fatalonce 'count: 0, rate: 2000' 'fatal_after: 4, delay: 300ms' 'batch: {max_records: 10, max_wait: 10ms}'
+signal_after fatalonce 0.5 TERM
+check fatal_sink_is_not_called_again bash -c "[ \$(grep -c 'sink failed fatally' '$T/fatalonce.err') -eq 1 ] && [ $(lines "$T/fatalonce.batches") -le 4 ] && [ $waited -le 3 ]"
+check fatal_sink_exit_1 test $rc -eq 1
+
+# A dead-letter file that cannot be written for a while (here its path is a
+# directory): the record waits, with backoff, and is written once the path
+# is usable again; nothing is dropped and the acks behind it go on.
+pipe dlqwait 'count: 300, rate: 150, streams: 1, ack_log: '"$T"'/dlqwait.acks' 'fail_every: 50' 'retry: {initial: 50ms, max: 200ms}
+batch: {max_records: 20, max_wait: 10ms}'
+"$WMHOST" run "$T/dlqwait.yaml" 2>"$T/dlqwait.err" &
+pid=$!
+# after the start's check of the path, before the first refusal (at 0.33 s)
+for i in $(seq 1 100); do grep -q 'started:' "$T/dlqwait.err" && break; sleep 0.01; done
+mkdir "$T/dlqwait.dead.jsonl"
+sleep 1
+rmdir "$T/dlqwait.dead.jsonl"
+wait $pid
+rc=$?
+check dead_letter_failure_is_retried grep -q 'dead-letter write failed; the record is kept, retry #1' "$T/dlqwait.err"
+check dead_letter_failure_loses_nothing bash -c "[ $rc -eq 0 ] && [ $(lines "$T/dlqwait.dead.jsonl") -eq 6 ] && [ $(lines "$T/dlqwait.out") -eq 294 ]"
+check dead_letter_failure_does_not_stall_acks grep -q '^0 299$' "$T/dlqwait.acks"
+
+# The dead-letter line keeps the refused record's key (a replay restores
+# the partitioning).
+check dead_letter_lines_keep_the_key python3 -c "
+import json
+rows=[json.loads(l) for l in open('$T/fail.dead.jsonl')]
+assert all(r['key']=='k%d' % (r['record']['seq'] % 16) for r in rows), rows[0]"

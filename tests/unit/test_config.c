@@ -107,7 +107,7 @@ static void duplicate_key_is_an_error(void)
 static void bad_duration_and_size_are_errors(void)
 {
 	char *e = validate("topic: t\ntimeout: 30\n", 0, NULL);
-	CHECK_HAS(e, "p.yaml:2:10: kafka_io: 'timeout' must be a duration such as 250ms, 30s, 5m, 1h or 1d, not '30'");
+	CHECK_HAS(e, "p.yaml:2:10: kafka_io: 'timeout' must be a duration such as 250ms, 30s, 5m, 1h or 1d (at most 36500d), not '30'");
 	e = validate("topic: t\nmax_body: 12 parsecs\n", 0, NULL);
 	CHECK_HAS(e, "p.yaml:2:11: kafka_io: 'max_body' must be a size such as 512, 64KiB or 10MB");
 }
@@ -198,6 +198,11 @@ static void durations_and_sizes_parse(void)
 	CHECK(wmh_parse_duration_ms("5 s", &v) != 0);
 	CHECK(wmh_parse_duration_ms("5x", &v) != 0);
 	CHECK(wmh_parse_duration_ms("", &v) != 0);
+	/* 100 years at most: a duration in microseconds added to a clock must
+	 * not overflow (a "never" of 200000000d once gave up at once) */
+	CHECK(wmh_parse_duration_ms("36500d", &v) == 0 && v == WMH_DURATION_MAX_MS);
+	CHECK(wmh_parse_duration_ms("36501d", &v) != 0);
+	CHECK(wmh_parse_duration_ms("200000000d", &v) != 0);
 	CHECK(wmh_parse_size("512", &v) == 0 && v == 512);
 	CHECK(wmh_parse_size("64KiB", &v) == 0 && v == 65536);
 	CHECK(wmh_parse_size("10MB", &v) == 0 && v == 10000000);
