@@ -57,9 +57,9 @@ $(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(HOST_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) -Itests/unit -o $@ $< $(HOST_OBJS) $(HOST_LIBS)
 
-$(BUILD)/tools/%: tests/tools/%.c
+$(BUILD)/tools/%: tests/tools/%.c $(HOST_OBJS) $(wildcard plugins/*/*.c plugins/*/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(BASE_CFLAGS) -o $@ $< $(if $(wildcard tests/tools/$*.deps),$(shell pkg-config --cflags --libs $$(cat tests/tools/$*.deps)))
+	$(CC) $(BASE_CFLAGS) -o $@ $< $(HOST_OBJS) $(HOST_LIBS) $(if $(wildcard tests/tools/$*.deps),$(shell pkg-config --cflags --libs $$(cat tests/tools/$*.deps)))
 
 deps:
 	@tests/lib/deps.sh

@@ -41,32 +41,89 @@ static int digits(const char *s, int n, int *out)
 	return 0;
 }
 
-/* Accepts exactly the form wmh_format_time writes (1-6 fraction digits). */
-int wmh_parse_time(const char *s, size_t n, int64_t *us)
+static int leap(int y)
 {
-	int Y, M, D, h, m, sec, frac = 0;
-	if (n < 20 || n > 27 || s[n - 1] != 'Z' || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' ||
+	return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
+
+/* Days from 1970-01-01 to y-m-d of the proleptic Gregorian calendar. */
+static int64_t days_from_civil(int64_t y, int m, int d)
+{
+	y -= m <= 2;
+	int64_t era = (y >= 0 ? y : y - 399) / 400;
+	int64_t yoe = y - era * 400;
+	int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + doe - 719468;
+}
+
+/* The range wmh_format_time can write with four-digit years. */
+#define TIME_MIN_US (-62135596800LL * 1000000)            /* 0001-01-01T00:00:00Z */
+#define TIME_MAX_US (253402300800LL * 1000000 - 1)        /* 9999-12-31T23:59:59.999999Z */
+
+int wmh_parse_rfc3339(const char *s, size_t n, int64_t *us)
+{
+	static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	int Y, M, D, h, m, sec, off_h = 0, off_m = 0, sign = 0;
+	if (n < 20 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') || s[13] != ':' ||
 	    s[16] != ':')
 		return -1;
 	if (digits(s, 4, &Y) || digits(s + 5, 2, &M) || digits(s + 8, 2, &D) || digits(s + 11, 2, &h) ||
 	    digits(s + 14, 2, &m) || digits(s + 17, 2, &sec))
 		return -1;
-	size_t fl = 0;
-	if (n > 20) {
-		if (s[19] != '.')
-			return -1;
-		fl = n - 21;
-		if (fl < 1 || fl > 6 || digits(s + 20, (int)fl, &frac))
-			return -1;
-		for (size_t i = fl; i < 6; i++)
-			frac *= 10;
-	}
-	if (M < 1 || M > 12 || D < 1 || D > 31 || h > 23 || m > 59 || sec > 60)
+	if (Y < 1 || M < 1 || M > 12 || D < 1 || D > mdays[M - 1] + (M == 2 && leap(Y)) || h > 23 || m > 59 ||
+	    sec > 60)
 		return -1;
-	struct tm tm = {.tm_year = Y - 1900, .tm_mon = M - 1, .tm_mday = D, .tm_hour = h, .tm_min = m, .tm_sec = sec};
-	time_t t = timegm(&tm);
-	*us = (int64_t)t * 1000000 + frac;
+	size_t i = 19;
+	int64_t frac = 0;
+	if (s[i] == '.') {
+		size_t first = ++i;
+		while (i < n && s[i] >= '0' && s[i] <= '9')
+			i++;
+		size_t nd = i - first;
+		if (nd == 0)
+			return -1;
+		if (nd <= 6) {
+			int f = 0;
+			digits(s + first, (int)nd, &f);
+			frac = f;
+			for (size_t k = nd; k < 6; k++)
+				frac *= 10;
+		} else {
+			/* as PostgreSQL reads it: the fraction as a double,
+			 * rounded to the microsecond (rint), carrying into the
+			 * seconds */
+			char buf[72] = "0.";
+			size_t take = nd < sizeof buf - 3 ? nd : sizeof buf - 3;
+			memcpy(buf + 2, s + first, take);
+			buf[2 + take] = 0;
+			frac = (int64_t)rint(strtod(buf, NULL) * 1000000.0);
+		}
+	}
+	if (i == n - 1 && (s[i] == 'Z' || s[i] == 'z')) {
+		sign = 0;
+	} else if (i + 6 == n && (s[i] == '+' || s[i] == '-') && s[i + 3] == ':' && !digits(s + i + 1, 2, &off_h) &&
+	           !digits(s + i + 4, 2, &off_m) && off_h <= 15 && off_m <= 59) {
+		sign = s[i] == '+' ? 1 : -1;
+	} else {
+		return -1;
+	}
+	/* a leap second (:60) counts as the next second, as in PostgreSQL */
+	int64_t t = (days_from_civil(Y, M, D) * 86400 + h * 3600 + m * 60 + sec) -
+	            (int64_t)sign * (off_h * 3600 + off_m * 60);
+	int64_t v = t * 1000000 + frac;
+	if (v < TIME_MIN_US || v > TIME_MAX_US)
+		return -1;
+	*us = v;
 	return 0;
+}
+
+/* Accepts exactly the form wmh_format_time writes (1-6 fraction digits). */
+int wmh_parse_time(const char *s, size_t n, int64_t *us)
+{
+	if (n < 20 || n > 27 || s[n - 1] != 'Z' || s[10] != 'T' || (n > 20 && s[19] != '.') || n == 21)
+		return -1;
+	return wmh_parse_rfc3339(s, n, us);
 }
 
 static void base64(struct strbuf *sb, const unsigned char *p, size_t n)

@@ -74,4 +74,9 @@ struct wm_record *wmh_record_from_json(const char *json, size_t len, char *err, 
 /* RFC 3339 UTC with microseconds: "2026-11-27T21:50:00.123456Z" (28 bytes + NUL). */
 void wmh_format_time(int64_t us, char out[32]);
 int wmh_parse_time(const char *s, size_t n, int64_t *us);
+/* RFC 3339, strictly: YYYY-MM-DD(T| )hh:mm:ss[.fraction](Z|+hh:mm|-hh:mm),
+ * every field in range (days per month, offsets up to 15:59), a fraction
+ * beyond microseconds rounded as PostgreSQL rounds it, a leap second :60
+ * counted as the next second, years 0001-9999 after the offset. */
+int wmh_parse_rfc3339(const char *s, size_t n, int64_t *us);
 #endif

@@ -4,10 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
-#define US_PER_S 1000000
-#define FRACTION_DIGITS_US 6
 
 static const struct {
 	const char *name;
@@ -41,58 +37,6 @@ static const char *type_name(enum wm_type t)
 	case WM_TIME: return "time";
 	}
 	return "?";
-}
-
-static int num(const char *s, size_t n, int *out)
-{
-	int v = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return -1;
-		v = v * 10 + (s[i] - '0');
-	}
-	*out = v;
-	return 0;
-}
-
-/* RFC 3339: 2026-01-02T03:04:05[.fraction](Z|+hh:mm|-hh:mm). Fractions
- * beyond microseconds are truncated. */
-static int parse_rfc3339(const char *s, size_t n, int64_t *us)
-{
-	int Y, M, D, h, m, sec, off_h = 0, off_m = 0, sign = 0;
-	int64_t frac = 0;
-	size_t i = 19;
-	if (n < 20 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') || s[13] != ':' ||
-	    s[16] != ':')
-		return -1;
-	if (num(s, 4, &Y) || num(s + 5, 2, &M) || num(s + 8, 2, &D) || num(s + 11, 2, &h) || num(s + 14, 2, &m) ||
-	    num(s + 17, 2, &sec))
-		return -1;
-	if (s[i] == '.') {
-		size_t digits = 0;
-		for (i++; i < n && s[i] >= '0' && s[i] <= '9'; i++, digits++) {
-			if (digits < FRACTION_DIGITS_US)
-				frac = frac * 10 + (s[i] - '0');
-		}
-		if (digits == 0)
-			return -1;
-		for (; digits < FRACTION_DIGITS_US; digits++)
-			frac *= 10;
-	}
-	if (i == n - 1 && (s[i] == 'Z' || s[i] == 'z')) {
-		sign = 0;
-	} else if (i + 6 == n && (s[i] == '+' || s[i] == '-') && s[i + 3] == ':' && !num(s + i + 1, 2, &off_h) &&
-	           !num(s + i + 4, 2, &off_m)) {
-		sign = s[i] == '+' ? 1 : -1;
-	} else {
-		return -1;
-	}
-	if (M < 1 || M > 12 || D < 1 || D > 31 || h > 23 || m > 59 || sec > 60 || off_h > 23 || off_m > 59)
-		return -1;
-	struct tm tm = {.tm_year = Y - 1900, .tm_mon = M - 1, .tm_mday = D, .tm_hour = h, .tm_min = m, .tm_sec = sec};
-	int64_t t = (int64_t)timegm(&tm) - (int64_t)sign * (off_h * 3600 + off_m * 60);
-	*us = t * US_PER_S + frac;
-	return 0;
 }
 
 static int b64_value(unsigned char ch)
@@ -130,6 +74,12 @@ static int decode_base64(const char *s, size_t n, unsigned char **out, size_t *o
 				return -1;
 			}
 		}
+		/* canonical only: the bits a padded group does not use are 0
+		 * ("QR==" is not another spelling of "QQ==") */
+		if ((pad == 2 && (v[1] & 0xf)) || (pad == 1 && (v[2] & 0x3))) {
+			free(buf);
+			return -1;
+		}
 		unsigned triple = (unsigned)v[0] << 18 | (unsigned)v[1] << 12 | (unsigned)v[2] << 6 | (unsigned)v[3];
 		buf[o++] = (unsigned char)(triple >> 16);
 		if (pad < 2)
@@ -153,7 +103,11 @@ static int apply_type(struct wm_record *r, const struct kafka_field_type *ft, ch
 		rc = API->record_set_double(r, ft->name, (double)v->u.i);
 	} else if (ft->type == WM_TIME && v->type == WM_STRING) {
 		int64_t us;
-		if (parse_rfc3339(v->u.s.ptr, v->u.s.len, &us) != 0) {
+		if (!WM_API_HAS(API, parse_time)) {
+			snprintf(reason, reasonlen, "field '%s': this wmhost cannot read times (update it)", ft->name);
+			return -1;
+		}
+		if (API->parse_time(v->u.s.ptr, v->u.s.len, &us) != 0) {
 			snprintf(reason, reasonlen, "field '%s': not an RFC 3339 time", ft->name);
 			return -1;
 		}

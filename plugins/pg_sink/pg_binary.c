@@ -3,6 +3,7 @@
  * a time or RFC 3339 string for a timestamptz, ...); anything else makes the
  * caller fall back to text COPY, where PostgreSQL itself judges the value. */
 #include <arpa/inet.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -156,6 +157,10 @@ static int put_field(struct pg_buf *b, uint32_t oid, const struct wm_value *v)
 			return -1;
 		if (oid == OID_FLOAT4) {
 			float f = (float)d;
+			/* a finite value a real cannot hold: text COPY, where
+			 * PostgreSQL refuses it (out of range), not Infinity or 0 */
+			if ((isfinite(d) && !isfinite(f)) || (d != 0 && f == 0))
+				return -1;
 			uint32_t u;
 			memcpy(&u, &f, 4);
 			put_u32(b, 4);
@@ -229,4 +234,9 @@ int pg_binary_record(struct pg_sink_ctx *c, const struct wm_record *r, struct pg
 		}
 	}
 	return out->oom ? WM_E_NOMEM : 0;
+}
+
+int pg_oid_is_time(uint32_t oid)
+{
+	return oid == OID_TIMESTAMP || oid == OID_TIMESTAMPTZ;
 }

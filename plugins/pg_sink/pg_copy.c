@@ -82,16 +82,6 @@ static void civil_from_days(int64_t days, int64_t *y, int *m, int *d)
 	*y = yoe + era * 400 + (*m <= 2);
 }
 
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-	y -= m <= 2;
-	int64_t era = (y >= 0 ? y : y - 399) / 400;
-	int64_t yoe = y - era * 400;
-	int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-	int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + doe - 719468;
-}
-
 static char *put_digits(char *p, int64_t v, int width)
 {
 	for (int i = width - 1; i >= 0; i--) {
@@ -148,69 +138,28 @@ void pg_format_time(int64_t us, char *out, size_t outlen)
 	snprintf(out, outlen, "%s", tmp);
 }
 
-static int digits(const char *s, size_t len, size_t at, int n, int *out)
-{
-	if (at + (size_t)n > len)
-		return -1;
-	int v = 0;
-	for (int i = 0; i < n; i++) {
-		char ch = s[at + (size_t)i];
-		if (ch < '0' || ch > '9')
-			return -1;
-		v = v * 10 + (ch - '0');
-	}
-	*out = v;
-	return 0;
-}
-
+/* The host's strict RFC 3339 reading (ranges checked, fractions rounded as
+ * PostgreSQL rounds them), so the binary path, the text path and the
+ * partition routing all see the same instant. */
 int pg_parse_time(const char *s, size_t len, int64_t *us)
 {
-	int y, mo, d, h, mi, sec;
-	if (digits(s, len, 0, 4, &y) || len < 19 || s[4] != '-' || digits(s, len, 5, 2, &mo) || s[7] != '-' ||
-	    digits(s, len, 8, 2, &d) || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') ||
-	    digits(s, len, 11, 2, &h) || s[13] != ':' || digits(s, len, 14, 2, &mi) || s[16] != ':' ||
-	    digits(s, len, 17, 2, &sec))
+	if (!WM_API_HAS(PG_API, parse_time))
 		return -1;
-	if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
-		return -1;
-	size_t i = 19;
-	int64_t frac = 0;
-	if (i < len && s[i] == '.') {
-		int64_t scale = US_PER_SEC;
-		i++;
-		size_t start = i;
-		while (i < len && s[i] >= '0' && s[i] <= '9') {
-			if (scale > 1) {
-				scale /= 10;
-				frac += (s[i] - '0') * scale;
-			}
-			i++;
-		}
-		if (i == start)
-			return -1;
+	/* PostgreSQL also writes and reads the ISO 8601 offsets "+hh" and
+	 * "+hhmm" (its own output ends in "+00"): spelled as RFC 3339's
+	 * "+hh:mm" for the host */
+	char tmp[64];
+	size_t k = len;
+	while (k > 0 && s[k - 1] >= '0' && s[k - 1] <= '9')
+		k--;
+	size_t nd = len - k;
+	if (k > 19 && (s[k - 1] == '+' || s[k - 1] == '-') && (nd == 2 || nd == 4) && len + 3 < sizeof tmp) {
+		memcpy(tmp, s, k + 2);
+		tmp[k + 2] = ':';
+		memcpy(tmp + k + 3, nd == 4 ? s + k + 2 : "00", 2);
+		return PG_API->parse_time(tmp, k + 5, us);
 	}
-	int64_t off = 0;
-	if (i < len && (s[i] == 'Z' || s[i] == 'z')) {
-		i++;
-	} else if (i < len && (s[i] == '+' || s[i] == '-')) {
-		int oh, om = 0;
-		int sign = s[i] == '-' ? -1 : 1;
-		if (digits(s, len, i + 1, 2, &oh))
-			return -1;
-		i += 3;
-		if (i < len && s[i] == ':')
-			i++;
-		if (i < len && digits(s, len, i, 2, &om) == 0)
-			i += 2;
-		off = sign * (oh * 3600 + om * 60);
-	} else {
-		return -1; /* no zone: PostgreSQL would read it in the session's zone (UTC), but we stay strict */
-	}
-	if (i != len)
-		return -1;
-	int64_t days = days_from_civil(y, mo, d);
-	*us = ((days * SEC_PER_DAY + h * 3600 + mi * 60 + sec) - off) * US_PER_SEC + frac;
-	return 0;
+	return PG_API->parse_time(s, len, us);
 }
 
 int pg_record_time(struct pg_sink_ctx *c, const struct wm_record *r, int64_t *us)
@@ -431,6 +380,7 @@ void pg_extra_json(struct pg_sink_ctx *c, const struct wm_record *r, struct pg_b
 int pg_copy_record(struct pg_sink_ctx *c, const struct wm_record *r, struct pg_buf *out)
 {
 	int oom = 0;
+	int64_t us;
 	pg_fill_values(c, r);
 	for (size_t k = 0; k < c->ncols; k++) {
 		if (k)
@@ -441,6 +391,14 @@ int pg_copy_record(struct pg_sink_ctx *c, const struct wm_record *r, struct pg_b
 			oom |= extra.oom;
 			copy_escape(out, extra.p ? extra.p : "", extra.len);
 			pg_buf_free(&extra);
+		} else if (c->vals[k] && c->vals[k]->type == WM_STRING && pg_oid_is_time(c->col_oid[k]) &&
+		           pg_parse_time(c->vals[k]->u.s.ptr, c->vals[k]->u.s.len, &us) == 0) {
+			/* the instant the binary path would send, spelled in UTC:
+			 * a replay through either path finds the same row, and a
+			 * timestamp (without time zone) column gets the UTC wall
+			 * clock, not the string's local one */
+			char tmp[48];
+			pg_buf_add(out, tmp, format_time(us, tmp, 1));
 		} else {
 			put_value(out, c->vals[k]);
 		}

@@ -370,7 +370,9 @@ static const struct wm_plugin DESCRIPTOR = {
 
 WM_EXPORT const struct wm_plugin *wm_plugin_entry(uint32_t host_abi, const struct wm_host_api *api)
 {
-	if (host_abi != WM_ABI_VERSION)
+	/* times from strings are read by the host (parse_time): an older
+	 * host would leave them unreadable, so this plugin does not load */
+	if (host_abi != WM_ABI_VERSION || !WM_API_HAS(api, parse_time))
 		return NULL;
 	PG_API = api;
 	return &DESCRIPTOR;

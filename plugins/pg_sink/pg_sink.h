@@ -129,6 +129,7 @@ int pg_copy_record(struct pg_sink_ctx *c, const struct wm_record *r, struct pg_b
 /* Parses RFC 3339 / ISO 8601 timestamps like the host's JSON encoder writes
  * ("2026-01-02T03:04:05.123456Z", offsets allowed). 0 on success. */
 int pg_parse_time(const char *s, size_t len, int64_t *us);
+int pg_oid_is_time(uint32_t oid); /* timestamp or timestamptz */
 /* The record's time column value in µs, or -1 when it has none we can read. */
 int pg_record_time(struct pg_sink_ctx *c, const struct wm_record *r, int64_t *us);
 void pg_format_time(int64_t us, char *out, size_t outlen); /* "YYYY-MM-DD HH:MM:SS+00" */

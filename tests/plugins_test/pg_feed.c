@@ -32,7 +32,9 @@ static const struct wm_option pg_feed_options[] = {
 	{"time_base", WM_OPT_INT, "0", 0, 0, "time of seq 0 in µs since the epoch (0 = now at start)", 0, NULL, NULL},
 	{"time_step", WM_OPT_DURATION, "1ms", 0, 0, "time between consecutive records", 0, NULL, NULL},
 	{"time_format", WM_OPT_STRING, "native", 0, 0,
-	 "native (WM_TIME), utc (RFC 3339 string with Z) or offset (string with +05:30)", 0, NULL, NULL},
+	 "native (WM_TIME), utc (RFC 3339 string with Z), offset (string with +05:30) or nanos (+05:30 and nine "
+	 "fraction digits, 789 nanoseconds past the microsecond)",
+	 0, NULL, NULL},
 	{"bad_every", WM_OPT_INT, "0", 0, 0, "every Nth record (seq % N == N-1) carries a bad value", 0, NULL, NULL},
 	{"bad_kind", WM_OPT_STRING, "type", 0, 0, "type (status_code is not a number) or null (check_id is null)", 0,
 	 NULL, NULL},
@@ -72,16 +74,18 @@ static int feed_init(struct wm_instance *inst, const struct wm_config *cfg, enum
 	c->with_bytes = API->cfg_bool(cfg, "with_bytes");
 	if (c->targets < 1)
 		c->targets = 1;
-	if (strcmp(c->time_format, "native") && strcmp(c->time_format, "utc") && strcmp(c->time_format, "offset")) {
+	if (strcmp(c->time_format, "native") && strcmp(c->time_format, "utc") && strcmp(c->time_format, "offset") &&
+	    strcmp(c->time_format, "nanos")) {
 		feed_free(c);
-		return API->cfg_errorf(cfg, "time_format", err, errlen, "expected native, utc or offset");
+		return API->cfg_errorf(cfg, "time_format", err, errlen, "expected native, utc, offset or nanos");
 	}
 	*ctx = c;
 	return 0;
 }
 
-/* RFC 3339 with microseconds; offset_min shifts the wall clock shown. */
-static void time_string(int64_t us, int offset_min, char *out, size_t len)
+/* RFC 3339 with microseconds (and `more` fraction digits after them);
+ * offset_min shifts the wall clock shown. */
+static void time_string(int64_t us, int offset_min, const char *more, char *out, size_t len)
 {
 	int64_t shifted = us + (int64_t)offset_min * 60 * US_PER_SEC;
 	time_t secs = (time_t)(shifted / US_PER_SEC);
@@ -93,8 +97,8 @@ static void time_string(int64_t us, int offset_min, char *out, size_t len)
 		         abs(offset_min) % 60);
 	else
 		snprintf(zone, sizeof zone, "Z");
-	snprintf(out, len, "%04d-%02d-%02dT%02d:%02d:%02d.%06lld%s", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-	         tm.tm_hour, tm.tm_min, tm.tm_sec, (long long)(shifted % US_PER_SEC), zone);
+	snprintf(out, len, "%04d-%02d-%02dT%02d:%02d:%02d.%06lld%s%s", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+	         tm.tm_hour, tm.tm_min, tm.tm_sec, (long long)(shifted % US_PER_SEC), more, zone);
 }
 
 static void set_time(struct pg_feed_ctx *c, struct wm_record *r, const char *name, int64_t us)
@@ -104,7 +108,8 @@ static void set_time(struct pg_feed_ctx *c, struct wm_record *r, const char *nam
 		return;
 	}
 	char buf[80];
-	time_string(us, strcmp(c->time_format, "offset") == 0 ? 330 : 0, buf, sizeof buf);
+	int nanos = strcmp(c->time_format, "nanos") == 0;
+	time_string(us, nanos || strcmp(c->time_format, "offset") == 0 ? 330 : 0, nanos ? "789" : "", buf, sizeof buf);
 	API->record_set_string(r, name, buf);
 }
 

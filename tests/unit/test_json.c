@@ -234,6 +234,60 @@ static void times_parse_strictly(void)
 	wmh_record_free(r);
 }
 
+/* RFC 3339 as every plugin reads it (API parse_time). */
+static int64_t t3339(const char *s)
+{
+	int64_t us;
+	return wmh_parse_rfc3339(s, strlen(s), &us) == 0 ? us : INT64_MIN;
+}
+
+static void rfc3339_is_strict_and_reads_like_postgresql(void)
+{
+	int64_t d0 = t3339("2026-03-03T00:00:00Z");
+	/* days per month, leap years */
+	CHECK(t3339("2026-02-31T00:00:00Z") == INT64_MIN); /* timegm would say 2026-03-03 */
+	CHECK(t3339("2026-02-29T00:00:00Z") == INT64_MIN);
+	CHECK(t3339("2026-04-31T00:00:00Z") == INT64_MIN);
+	CHECK(t3339("2024-02-29T00:00:00Z") == 1709164800LL * 1000000);
+	CHECK(t3339("2000-02-29T00:00:00Z") != INT64_MIN && t3339("1900-02-29T00:00:00Z") == INT64_MIN);
+	CHECK(d0 == 1772496000LL * 1000000);
+	/* separators and zones */
+	CHECK(t3339("2026-03-03t00:00:00z") == d0 && t3339("2026-03-03 00:00:00Z") == d0);
+	CHECK(t3339("2026-03-03T02:30:00+02:30") == d0 && t3339("2026-03-02T20:00:00-04:00") == d0);
+	CHECK(t3339("2026-03-03T15:59:00+15:59") == d0);
+	CHECK(t3339("2026-03-03T16:00:00+16:00") == INT64_MIN); /* PostgreSQL: displacement out of range */
+	CHECK(t3339("2026-03-03T00:00:00+02:60") == INT64_MIN);
+	CHECK(t3339("2026-03-03T00:00:00+0200") == INT64_MIN);
+	CHECK(t3339("2026-03-03T00:00:00") == INT64_MIN); /* no zone */
+	CHECK(t3339("2026-03-03T24:00:00Z") == INT64_MIN);
+	/* fractions: up to 6 digits exact, more rounded to the microsecond
+	 * (PostgreSQL rounds; truncating made a replay miss its row) */
+	CHECK(t3339("2026-03-03T00:00:00.5Z") == d0 + 500000);
+	CHECK(t3339("2026-03-03T00:00:00.1234567Z") == d0 + 123457);
+	CHECK(t3339("2026-03-03T00:00:00.12345649Z") == d0 + 123456);
+	CHECK(t3339("2026-03-02T23:59:59.9999999Z") == d0);
+	CHECK(t3339("2026-03-03T00:00:00.Z") == INT64_MIN);
+	/* a leap second counts as the next second */
+	CHECK(t3339("2026-03-02T23:59:60Z") == d0);
+	CHECK(t3339("2026-03-02T23:59:61Z") == INT64_MIN);
+	/* years 0001-9999, also after the offset */
+	CHECK(t3339("0000-01-01T00:00:00Z") == INT64_MIN);
+	CHECK(t3339("0001-01-01T00:00:00Z") == -62135596800LL * 1000000);
+	CHECK(t3339("0001-01-01T00:00:00+00:01") == INT64_MIN);
+	CHECK(t3339("9999-12-31T23:59:59.999999Z") == 253402300800LL * 1000000 - 1);
+	CHECK(t3339("9999-12-31T23:59:59.999999-23:59") == INT64_MIN);
+	CHECK(t3339("9999-12-31T23:59:59.9999999Z") == INT64_MIN); /* rounds into year 10000 */
+	/* what JSON decoding turns into a time is only the canonical form */
+	int64_t us;
+	CHECK(wmh_parse_time("2026-03-03T00:00:00+00:00", 25, &us) != 0);
+	CHECK(wmh_parse_time("2026-03-03T00:00:00.1234567Z", 28, &us) != 0);
+	CHECK(wmh_parse_time("2026-02-31T00:00:00Z", 20, &us) != 0);
+	char err[256];
+	struct wm_record *r = dec("{\"d\":\"2026-02-31T00:00:00Z\"}", err);
+	CHECK(r && wmh_record_get(r, "d")->type == WM_STRING);
+	wmh_record_free(r);
+}
+
 /* The vector scanners agree with a byte-by-byte one. */
 static void fast_string_scan_matches_bytewise_scan(void)
 {
@@ -460,6 +514,7 @@ int main(void)
 	RUN(huge_numbers);
 	RUN(malformed_input_is_refused_with_a_reason);
 	RUN(times_parse_strictly);
+	RUN(rfc3339_is_strict_and_reads_like_postgresql);
 	RUN(bytes_encode_as_base64);
 	RUN(fast_string_scan_matches_bytewise_scan);
 	RUN(escapes_at_every_offset_round_trip);

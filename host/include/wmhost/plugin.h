@@ -270,6 +270,17 @@ struct wm_host_api {
 	 * Call it on the sink thread, from inside write() or poll(), once per
 	 * pending write; the batch must not be touched afterwards. */
 	void (*batch_finish)(struct wm_batch *b, enum wm_result result);
+
+	/* RFC 3339 times, one strict reading for every plugin:
+	 * YYYY-MM-DD(T| )hh:mm:ss[.fraction](Z|+hh:mm|-hh:mm). Every field is
+	 * range-checked (days per month and leap years, offsets up to 15:59),
+	 * a fraction beyond microseconds is rounded as PostgreSQL rounds it, a
+	 * leap second :60 counts as the next second, and the result must lie
+	 * in the years 0001-9999. Returns 0 with *us (µs since the epoch, UTC),
+	 * or -1. */
+	int (*parse_time)(const char *s, size_t len, int64_t *us);
+	/* Writes us as "2026-11-27T21:50:00.123456Z" (27 bytes and a NUL). */
+	void (*format_time)(int64_t us, char out[32]);
 };
 
 /* True when the host's table has the member (a host built from an older

@@ -137,4 +137,32 @@ stop_wait "$pid"
 check "field_types_convert_times_bytes_and_doubles" \
 	grep -qx '{"seq":1,"at":"2026-01-02T03:04:05.123456Z","blob":"aGVsbG8=","ratio":3.0,"ok":true,"none":null}' \
 	"$T/types.out"
+
+# Strict typed fields: an impossible date and a non-canonical base64 are
+# dead-lettered, not normalised into another value; a fraction beyond
+# microseconds is rounded (as PostgreSQL rounds it downstream).
+TS=$(new_topic strict)
+printf '%s\n' '{"seq":1,"at":"2026-02-31T00:00:00Z"}' '{"seq":2,"blob":"QR=="}' \
+	'{"seq":3,"at":"2026-01-02T03:04:05.1234567Z","blob":"QQ=="}' | kcat -P -b "$KAFKA_BROKERS" -t "$TS" -p 0 2>/dev/null
+cat >"$T/strict.yaml" <<EOF
+name: strict
+source:
+  plugin: kafka_io
+  brokers: \${KAFKA_BROKERS}
+  topic: $TS
+  group_id: g-$TS
+  field_types: { at: time, blob: bytes }
+sink: { plugin: console }
+dead_letter: { path: $T/strict.dead.jsonl }
+EOF
+wmhost_bg strict run "$T/strict.yaml"
+pid=$BG_PID
+wait_for 60 has_lines "$T/strict.out" 1
+wait_for 10 has_lines "$T/strict.dead.jsonl" 2
+stop_wait "$pid"
+check "field_types_round_fractions_beyond_microseconds" \
+	grep -qx '{"seq":3,"at":"2026-01-02T03:04:05.123457Z","blob":"QQ=="}' "$T/strict.out"
+check "field_types_refuse_impossible_dates_and_noncanonical_base64" bash -c "
+	grep -q \"field 'at': not an RFC 3339 time\" '$T/strict.dead.jsonl' &&
+	grep -q \"field 'blob': not base64\" '$T/strict.dead.jsonl' && [ \$(wc -l <'$T/strict.out') -eq 1 ]"
 sanitizer_check

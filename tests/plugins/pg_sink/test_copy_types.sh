@@ -48,5 +48,25 @@ for cf in binary text; do
 		test "$(sql "$s" "select extra::text from $t where check_id = 'utc-1'")" = '{"region": "eu-\"central\""}'
 done
 done
+
+# Times with more than six fraction digits: both COPY paths store the
+# instant PostgreSQL reads (rounded to the microsecond), so the same records
+# written first by binary COPY and again by text COPY are recognised as
+# replays instead of landing twice one microsecond apart.
+for s in $(servers); do
+	t=$(uniq_table nanos)
+	for cf in binary text; do
+		pipeline "$T/$s-nanos-$cf.yaml" "$s" "$t" "  agent: nanos
+  count: $N
+  time_base: $BASE
+  time_step: 1s
+  time_format: nanos" "  copy_format: $cf"
+		wm run "$T/$s-nanos-$cf.yaml" || { not_ok "${s}_nanos_pipeline_runs_with_$cf"; tail -n 20 "$T/wm.log"; }
+	done
+	want_time="$(date -u -d "@$(( BASE / 1000000 + 3 ))" '+%Y-%m-%d %H:%M:%S').$((FRAC + 1))"
+	check "${s}_fractions_beyond_microseconds_are_rounded" \
+		test "$(sql "$s" "select to_char(time at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') from $t where check_id = 'nanos-3'")" = "$want_time"
+	check "${s}_binary_then_text_replay_of_the_same_times_adds_no_rows" test "$(sql "$s" "select count(*) from $t")" = $N
+done
 [ -z "${TSDB_CONNINFO:-}" ] && skip_tsdb tsdb_copy_round_trips_every_type
 exit 0
