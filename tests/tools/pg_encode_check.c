@@ -126,11 +126,26 @@ static void rfc3339_offsets_land_on_the_same_instant(void)
 	report(ok, "unreadable_or_zoneless_time_strings_are_left_to_postgresql", detail);
 }
 
+/* A value a real cannot hold goes to text COPY (PostgreSQL refuses it)
+ * instead of being stored as Infinity or 0 by the binary path. */
+static void reals_out_of_range_fall_back_to_text(void)
+{
+	struct wm_value big = {.type = WM_DOUBLE, .u.d = 1e300}, tiny = {.type = WM_DOUBLE, .u.d = 1e-50},
+	                fine = {.type = WM_DOUBLE, .u.d = 1.5}, inf = {.type = WM_DOUBLE, .u.d = INFINITY};
+	struct pg_buf b = {0};
+	int ok = put_field(&b, OID_FLOAT4, &big) < 0 && put_field(&b, OID_FLOAT4, &tiny) < 0 &&
+	         put_field(&b, OID_FLOAT4, &fine) == 0 && put_field(&b, OID_FLOAT4, &inf) == 0 &&
+	         put_field(&b, OID_FLOAT8, &big) == 0;
+	pg_buf_free(&b);
+	report(ok, "reals_out_of_range_fall_back_to_text_copy", "");
+}
+
 int main(void)
 {
 	PG_API = wmh_host_api(); /* times are read by the host's parse_time */
 	doubles_read_back_exactly();
 	times_format_like_gmtime_and_parse_back();
 	rfc3339_offsets_land_on_the_same_instant();
+	reals_out_of_range_fall_back_to_text();
 	return 0;
 }
