@@ -335,6 +335,16 @@ static int append_headers(struct curl_slist **list, const struct wm_config *h, c
 
 /* --- targets ---------------------------------------------------------- */
 
+/* HEAD asks for no body (CURLOPT_NOBODY), so a pattern would be matched
+ * against nothing: pattern_mismatch on every check, or, with
+ * pattern_must_not_match, a success that proves nothing. */
+#define HP_HEAD_PATTERN_MSG "HEAD reads no body, so a pattern could never be found in it: use GET, or drop the pattern"
+
+static int is_head(const char *method)
+{
+	return method && strcmp(method, "HEAD") == 0;
+}
+
 static int register_pattern(struct hp_ctx *c, struct hp_pattern *p)
 {
 	struct hp_pattern **a = realloc(c->patterns, (c->n_patterns + 1) * sizeof(*a));
@@ -495,6 +505,15 @@ static int target_options_load(struct hp_ctx *c, struct hp_target *t, const stru
 	} else {
 		t->pattern = default_pat;
 	}
+	/* Both set at plugin level was refused before any target; here one of
+	 * them is the target's own, and that one is where the message points. */
+	if (t->pattern && is_head(t->method) && tn) {
+		if (hp_api->cfg_has(tn, "method"))
+			return hp_api->cfg_errorf(tn, "method", err, errlen, "target '%s': %s", t->name,
+			                          HP_HEAD_PATTERN_MSG);
+		return hp_api->cfg_errorf(tn, "pattern", err, errlen, "target '%s': method HEAD (plugin level): %s",
+		                          t->name, HP_HEAD_PATTERN_MSG);
+	}
 	return 0;
 nomem:
 	snprintf(err, errlen, "out of memory");
@@ -572,6 +591,12 @@ static int load_file(struct hp_ctx *c, const struct wm_config *top, struct hp_pa
 				}
 			}
 			t->pattern = last;
+			if (is_head(t->method)) {
+				hp_api->cfg_errorf(top, "targets_file", err, errlen,
+				                   "%s:%zu: method HEAD (plugin level): %s", path, lineno,
+				                   HP_HEAD_PATTERN_MSG);
+				goto out;
+			}
 		}
 	}
 	if (ferror(f)) {
@@ -631,6 +656,9 @@ int hp_config_load(struct hp_ctx *c, const struct wm_config *top, char *err, siz
 			hp_pattern_unref(dp);
 			goto nomem;
 		}
+		if (is_head(hp_api->cfg_str(top, "method")))
+			return hp_api->cfg_errorf(top, "method", err, errlen, "with the plugin-level pattern: %s",
+			                          HP_HEAD_PATTERN_MSG);
 	}
 
 	if (load_inline(c, top, dp, &cap, err, errlen))

@@ -92,6 +92,33 @@ bad bad_method_is_a_config_error "method: 'get me' is not an HTTP method" <<'EOF
   targets: [ http://127.0.0.1/ ]
   method: get me
 EOF2
+# HEAD reads no body: a pattern would never be found (or, inverted, always
+# "absent"), so the pair is refused wherever it is set.
+bad head_with_pattern_on_a_target_names_its_method '\.yaml:7:52: method: target .h.: HEAD reads no body, so a pattern could never be found in it' <<'EOF2'
+  targets:
+    - http://127.0.0.1/
+    - { url: "http://127.0.0.1/", name: h, method: HEAD, pattern: "ok" }
+EOF2
+bad head_with_plugin_level_pattern_names_the_targets_method '\.yaml:7:52: method: target .h.: HEAD reads no body' <<'EOF2'
+  pattern: ok
+  targets:
+    - { url: "http://127.0.0.1/", name: h, method: HEAD }
+EOF2
+bad plugin_level_head_with_target_pattern_names_the_pattern '\.yaml:7:53: pattern: target .p.: method HEAD \(plugin level\): HEAD reads no body' <<'EOF2'
+  method: HEAD
+  targets:
+    - { url: "http://127.0.0.1/", name: p, pattern: "ok", pattern_must_not_match: true }
+EOF2
+bad plugin_level_head_with_plugin_level_pattern_is_a_config_error '\.yaml:5:11: method: with the plugin-level pattern: HEAD reads no body' <<'EOF2'
+  method: HEAD
+  pattern: ok
+  targets: [ http://127.0.0.1/ ]
+EOF2
+printf 'http://127.0.0.1/a\nhttp://127.0.0.1/b some pattern\n' >"$T/headpat.txt"
+bad targets_file_pattern_with_plugin_level_head_names_file_and_line 'targets_file: .*headpat\.txt:2: method HEAD \(plugin level\): HEAD reads no body' <<EOF2
+  method: HEAD
+  targets_file: $T/headpat.txt
+EOF2
 bad zero_interval_is_a_config_error 'interval: must be greater than 0' <<'EOF2'
   targets: [ { url: "http://127.0.0.1/", interval: 0s } ]
 EOF2
@@ -115,6 +142,7 @@ pipeline "$T/good.yaml" <<'EOF2'
     - { url: "https://127.0.0.1/", http_version: "1.1" }
     - { url: "http://[::1]:8080/x", name: v6, ip_version: "6", pattern: "ok|fine", pattern_must_not_match: true }
     - { url: "http://127.0.0.1/api", method: POST, body: "{}", headers: { Content-Type: application/json }, max_body: 64KiB }
+    - { url: "http://127.0.0.1/head", method: HEAD }
 EOF2
 "$WMHOST" check "$T/good.yaml" >"$T/good.out" 2>&1
 check "valid_config_passes_check" [ $? -eq 0 ]
