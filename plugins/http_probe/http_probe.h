@@ -85,6 +85,7 @@ struct hp_matcher {
 /* What the loop thread measured for one check; the run thread turns it into
  * a record, so record building never slows the event loop. */
 #define HP_MSG_MAX 320
+#define HP_PHASE_NONE (-1)
 #define HP_IP_MAX 64
 struct hp_result {
 	const struct hp_target *t;
@@ -92,7 +93,10 @@ struct hp_result {
 	const char *result;
 	char msg[HP_MSG_MAX]; /* empty when ok */
 	long code, httpver, redirects;
-	int64_t dns_us, connect_us, appconnect_us, pretransfer_us, starttransfer_us, total_us;
+	/* phases summed over the requests of a redirect chain, in µs, never
+	 * negative; HP_PHASE_NONE when the check ended before completing one */
+	int64_t dns_us, connect_us, tls_us, ttfb_us;
+	int64_t total_us;
 	char ip[HP_IP_MAX];
 	bool has_expiry;
 	int64_t expires_us;

@@ -37,6 +37,10 @@ struct hp_slot {
 	bool too_large;
 	bool busy; /* added to the multi handle */
 	struct hp_matcher m;
+	/* phases per request of a redirect chain (see account_request) */
+	int64_t seen_dns_us, seen_conn_us, seen_app_us; /* curl's counters at the last request boundary */
+	int64_t connect_sum_us, tls_sum_us;
+	unsigned connected_requests, tls_requests;
 	char errbuf[CURL_ERROR_SIZE];
 	struct hp_slot *next_free;
 };
@@ -153,6 +157,43 @@ static size_t on_body(char *p, size_t size, size_t nmemb, void *userp)
 	return n;
 }
 
+/*
+ * curl's phase counters are cumulative over the requests of a redirect chain,
+ * but CONNECT grows on every request while APPCONNECT grows only on TLS ones:
+ * appconnect - connect is no TLS time once a plain http:// request came
+ * first. So the growth of the counters is booked per request: once when its
+ * connection is up (on_prereq) and once when the check ends, for a request
+ * whose connection came up after its last call (none usually).
+ */
+static void account_request(struct hp_slot *s)
+{
+	curl_off_t dns = 0, conn = 0, app = 0;
+	curl_easy_getinfo(s->easy, CURLINFO_NAMELOOKUP_TIME_T, &dns);
+	curl_easy_getinfo(s->easy, CURLINFO_CONNECT_TIME_T, &conn);
+	curl_easy_getinfo(s->easy, CURLINFO_APPCONNECT_TIME_T, &app);
+	int64_t d_conn = conn - s->seen_conn_us, d_app = app - s->seen_app_us;
+	if (d_conn > 0) {
+		int64_t tcp = d_conn - (dns - s->seen_dns_us);
+		s->connect_sum_us += tcp > 0 ? tcp : 0;
+		s->connected_requests++;
+		s->seen_conn_us = conn;
+		s->seen_dns_us = dns;
+	}
+	if (d_app > 0) {
+		int64_t tls = d_app - (d_conn > 0 ? d_conn : 0);
+		s->tls_sum_us += tls > 0 ? tls : 0;
+		s->tls_requests++;
+		s->seen_app_us = app;
+	}
+}
+
+/* Once per request, after its connection (TCP, and TLS for https) is up. */
+static int on_prereq(void *userp, char *primary_ip, char *local_ip, int primary_port, int local_port)
+{
+	account_request(userp);
+	return CURL_PREREQFUNC_OK;
+}
+
 /* --- starting a check ---------------------------------------------------- */
 
 static int start_check(struct hp_loop *lp, struct hp_target *t)
@@ -171,6 +212,9 @@ static int start_check(struct hp_loop *lp, struct hp_target *t)
 	s->lp = lp;
 	s->body_bytes = 0;
 	s->too_large = false;
+	s->seen_dns_us = s->seen_conn_us = s->seen_app_us = 0;
+	s->connect_sum_us = s->tls_sum_us = 0;
+	s->connected_requests = s->tls_requests = 0;
 	s->errbuf[0] = '\0';
 
 	CURL *e = s->easy;
@@ -179,6 +223,8 @@ static int start_check(struct hp_loop *lp, struct hp_target *t)
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, s->errbuf);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, s);
+	curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, on_prereq);
+	curl_easy_setopt(e, CURLOPT_PREREQDATA, s);
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)t->timeout_ms);
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)t->timeout_ms);
@@ -310,6 +356,20 @@ static int tls_expiry(CURL *e, int64_t *us)
 	return found;
 }
 
+/* The record's phases, each summed over the requests that completed it. */
+static void fill_phases(struct hp_slot *s, struct hp_result *res)
+{
+	curl_off_t dns = 0, pre = 0, first_byte = 0;
+	account_request(s);
+	curl_easy_getinfo(s->easy, CURLINFO_NAMELOOKUP_TIME_T, &dns);
+	curl_easy_getinfo(s->easy, CURLINFO_PRETRANSFER_TIME_T, &pre);
+	curl_easy_getinfo(s->easy, CURLINFO_STARTTRANSFER_TIME_T, &first_byte);
+	res->dns_us = dns > 0 || s->connected_requests ? dns : HP_PHASE_NONE;
+	res->connect_us = s->connected_requests ? s->connect_sum_us : HP_PHASE_NONE;
+	res->tls_us = s->tls_requests ? s->tls_sum_us : HP_PHASE_NONE;
+	res->ttfb_us = first_byte <= 0 ? HP_PHASE_NONE : first_byte > pre ? first_byte - pre : 0;
+}
+
 /* Fills res from a finished transfer: classification, phases, TLS expiry. */
 static void fill_result(struct hp_slot *s, CURLcode rc, struct hp_result *res)
 {
@@ -331,11 +391,7 @@ static void fill_result(struct hp_slot *s, CURLcode rc, struct hp_result *res)
 		memcpy(res->ip, ip, n);
 		res->ip[n] = '\0';
 	}
-	res->dns_us = curl_easy_getinfo(e, CURLINFO_NAMELOOKUP_TIME_T, &v) == CURLE_OK ? v : 0;
-	res->connect_us = curl_easy_getinfo(e, CURLINFO_CONNECT_TIME_T, &v) == CURLE_OK ? v : 0;
-	res->appconnect_us = curl_easy_getinfo(e, CURLINFO_APPCONNECT_TIME_T, &v) == CURLE_OK ? v : 0;
-	res->pretransfer_us = curl_easy_getinfo(e, CURLINFO_PRETRANSFER_TIME_T, &v) == CURLE_OK ? v : 0;
-	res->starttransfer_us = curl_easy_getinfo(e, CURLINFO_STARTTRANSFER_TIME_T, &v) == CURLE_OK ? v : 0;
+	fill_phases(s, res);
 	res->total_us = curl_easy_getinfo(e, CURLINFO_TOTAL_TIME_T, &v) == CURLE_OK ? v : 0;
 	res->has_expiry = tls_expiry(e, &res->expires_us);
 	res->body_bytes = s->body_bytes;

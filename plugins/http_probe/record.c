@@ -19,12 +19,12 @@ static const char *http_version_name(long v)
 	}
 }
 
-/* A phase in ms, or null when curl never reached it. */
-static int set_phase(struct wm_record *r, const char *name, int reached, int64_t us)
+/* A phase in ms, or null when the check never completed it. */
+static int set_phase(struct wm_record *r, const char *name, int64_t us)
 {
-	if (!reached)
+	if (us < 0) /* HP_PHASE_NONE */
 		return hp_api->record_set_null(r, name);
-	return hp_api->record_set_double(r, name, (double)(us < 0 ? 0 : us) / US_PER_MS);
+	return hp_api->record_set_double(r, name, (double)us / US_PER_MS);
 }
 
 struct wm_record *hp_record_build(struct hp_ctx *c, const struct hp_result *res)
@@ -37,9 +37,6 @@ struct wm_record *hp_record_build(struct hp_ctx *c, const struct hp_result *res)
 		return NULL;
 	snprintf(id, sizeof(id), "%s-%" PRIx64 "-%" PRIu64, c->agent, (uint64_t)c->started_us, ++c->seq);
 
-	/* curl's counters are cumulative from the start of each request (summed
-	 * over redirects); a phase is reached when it or a later one was. */
-	int64_t dns = res->dns_us, conn = res->connect_us, app = res->appconnect_us;
 	int err = 0;
 	err |= hp_api->record_set_string(r, "check_id", id);
 	err |= hp_api->record_set_string(r, "agent", c->agent);
@@ -51,10 +48,10 @@ struct wm_record *hp_record_build(struct hp_ctx *c, const struct hp_result *res)
 	err |= hp_api->record_set_string(r, "error", ok ? NULL : res->msg);
 	err |= hp_api->record_set_int(r, "status_code", res->code);
 	err |= hp_api->record_set_double(r, "response_time_ms", (double)res->total_us / US_PER_MS);
-	err |= set_phase(r, "dns_ms", dns > 0 || conn > 0, dns);
-	err |= set_phase(r, "connect_ms", conn > 0, conn - dns);
-	err |= set_phase(r, "tls_ms", app > 0, app - conn);
-	err |= set_phase(r, "ttfb_ms", res->starttransfer_us > 0, res->starttransfer_us - res->pretransfer_us);
+	err |= set_phase(r, "dns_ms", res->dns_us);
+	err |= set_phase(r, "connect_ms", res->connect_us);
+	err |= set_phase(r, "tls_ms", res->tls_us);
+	err |= set_phase(r, "ttfb_ms", res->ttfb_us);
 	err |= hp_api->record_set_string(r, "pattern", t->pattern ? t->pattern->src : NULL);
 	if (res->pattern_matched < 0)
 		err |= hp_api->record_set_null(r, "pattern_matched");

@@ -45,3 +45,19 @@ expect_all() {
 	shift
 	if python3 "$HP_TESTS/records.py" "$T/out.jsonl" --all "$@"; then ok "$desc"; else not_ok "$desc"; fi
 }
+
+# odd_server VAR KIND [ARGS...]: starts odd_servers.py KIND (see there) in the
+# background, stopped on exit, and sets VAR to its port.
+odd_server() {
+	local var=$1 kind=$2 pf
+	shift 2
+	pf="$T/odd-$var.port"
+	python3 "$HP_TESTS/odd_servers.py" "$kind" --port-file "$pf" "$@" >"$T/odd-$var.log" 2>&1 &
+	on_exit "kill $!"
+	if ! wait_for 10 test -s "$pf"; then
+		cat "$T/odd-$var.log"
+		echo "odd_servers.py $kind did not start"
+		exit 1
+	fi
+	printf -v "$var" '%s' "$(cat "$pf")"
+}

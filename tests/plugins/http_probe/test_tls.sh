@@ -41,3 +41,31 @@ probe "$T/p2.yaml"
 check "tls_ca_file_run_exits_0" [ $? -eq 0 ]
 expect "plugin_level_tls_ca_file_applies_to_targets" top-ca 'r["result"] == "ok" and r["status_code"] == 200'
 expect "target_tls_ca_file_replaces_the_plugin_level_one" wrong-ca 'r["result"] == "tls_error" and r["success"] is False'
+
+# tls_ms on a redirect chain counts the TLS handshakes only: here a plain
+# http:// request whose TCP connect takes about 1 s (its first SYN is
+# dropped) redirects to an https:// server that waits 300 ms before each
+# handshake. curl adds every request's connect time to CONNECT_TIME but only
+# TLS requests to APPCONNECT_TIME, so appconnect - connect would be negative.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=127.0.0.1 \
+	-keyout "$T/delay.key" -out "$T/delay.pem" >/dev/null 2>&1
+odd_server TLS_DELAY_PORT tls-delay --cert "$T/delay.pem" --key "$T/delay.key" --delay-ms 300
+odd_server SLOW_CONNECT_PORT slow-connect --location "https://127.0.0.1:$TLS_DELAY_PORT/"
+pipeline "$T/p3.yaml" <<EOF2
+  run_once: true
+  tls_verify: false
+  targets:
+    - { url: "https://127.0.0.1:$TLS_DELAY_PORT/", name: tls-direct }
+    - { url: "http://127.0.0.1:$SLOW_CONNECT_PORT/", name: tls-after-slow-redirect }
+EOF2
+probe "$T/p3.yaml"
+check "tls_redirect_run_exits_0" [ $? -eq 0 ]
+python3 -c 'import json, sys
+for l in open(sys.argv[1]):
+    r = json.loads(l)
+    print("# %(target)s: connect_ms %(connect_ms)s, tls_ms %(tls_ms)s" % r)' "$T/out.jsonl"
+expect "tls_delay_server_handshake_takes_its_delay" tls-direct 'r["result"] == "ok" and r["tls_ms"] >= 300'
+expect "slow_connect_redirect_takes_a_syn_retransmission" tls-after-slow-redirect \
+	'r["result"] == "ok" and r["redirects"] == 1 and r["connect_ms"] >= 900'
+expect_all "tls_ms_after_http_to_https_redirect_is_the_https_handshake" \
+	'[abs(a["tls_ms"] - b["tls_ms"]) <= 100 for a in rs if a["target"] == "tls-direct" for b in rs if b["target"] == "tls-after-slow-redirect"] == [True]'
