@@ -41,6 +41,11 @@ struct hp_slot {
 	int64_t seen_dns_us, seen_conn_us, seen_app_us; /* curl's counters at the last request boundary */
 	int64_t connect_sum_us, tls_sum_us;
 	unsigned connected_requests, tls_requests;
+	/* the request under way, until on_prereq: its first socket and its TCP
+	 * connection (monotonic µs, 0 if not yet), for a connection that never
+	 * completes (see fill_phases) */
+	int64_t req_socket_us, req_tcp_us;
+	long done_local_port; /* of the last request whose connection completed */
 	char errbuf[CURL_ERROR_SIZE];
 	struct hp_slot *next_free;
 };
@@ -60,6 +65,7 @@ struct hp_loop {
 	struct hp_slot *free_slots;
 	size_t in_flight;
 	int64_t next_skip_report_us;
+	int64_t action_us; /* monotonic: when the current curl_multi_socket_action call began */
 };
 
 static int64_t mono_us(void)
@@ -113,6 +119,32 @@ static size_t heap_pop(struct hp_loop *lp)
 
 /* --- curl callbacks ---------------------------------------------------- */
 
+/*
+ * libcurl 7.88 books no connect time for a connection whose TLS handshake
+ * never completes, so the TCP connect of the request under way is timed
+ * here: from its first socket (created right after the name lookup, just
+ * before connect()) to the start of the loop pass in which libcurl, the TCP
+ * handshake done, first waits to read (for the TLS server's answer). That
+ * pass began when the loop saw the socket writable, where libcurl's own
+ * timer stops too.
+ */
+static int on_sockopt(void *userp, curl_socket_t fd, curlsocktype purpose)
+{
+	struct hp_slot *s = userp;
+	if (purpose == CURLSOCKTYPE_IPCXN && !s->req_socket_us)
+		s->req_socket_us = mono_us();
+	return CURL_SOCKOPT_OK;
+}
+
+static void note_tcp_up(CURL *e, struct hp_loop *lp)
+{
+	struct hp_slot *s = NULL;
+	curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&s);
+	/* a socket opened for this request, so not the resolver's */
+	if (s && s->req_socket_us && !s->req_tcp_us)
+		s->req_tcp_us = lp->action_us > s->req_socket_us ? lp->action_us : s->req_socket_us;
+}
+
 static int on_socket(CURL *e, curl_socket_t s, int what, void *userp, void *socketp)
 {
 	struct hp_loop *lp = userp;
@@ -122,6 +154,8 @@ static int on_socket(CURL *e, curl_socket_t s, int what, void *userp, void *sock
 		epoll_ctl(lp->ep, EPOLL_CTL_DEL, s, NULL);
 		return 0;
 	}
+	if (what & CURL_POLL_IN) /* a TCP connect waits for writability only */
+		note_tcp_up(e, lp);
 	ev.events = ((what & CURL_POLL_IN) ? EPOLLIN : 0) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0);
 	if (socketp) {
 		epoll_ctl(lp->ep, EPOLL_CTL_MOD, s, &ev);
@@ -190,7 +224,10 @@ static void account_request(struct hp_slot *s)
 /* Once per request, after its connection (TCP, and TLS for https) is up. */
 static int on_prereq(void *userp, char *primary_ip, char *local_ip, int primary_port, int local_port)
 {
-	account_request(userp);
+	struct hp_slot *s = userp;
+	account_request(s);
+	s->req_socket_us = s->req_tcp_us = 0;
+	s->done_local_port = local_port;
 	return CURL_PREREQFUNC_OK;
 }
 
@@ -215,6 +252,8 @@ static int start_check(struct hp_loop *lp, struct hp_target *t)
 	s->seen_dns_us = s->seen_conn_us = s->seen_app_us = 0;
 	s->connect_sum_us = s->tls_sum_us = 0;
 	s->connected_requests = s->tls_requests = 0;
+	s->req_socket_us = s->req_tcp_us = 0;
+	s->done_local_port = 0;
 	s->errbuf[0] = '\0';
 
 	CURL *e = s->easy;
@@ -225,6 +264,8 @@ static int start_check(struct hp_loop *lp, struct hp_target *t)
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, s);
 	curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, on_prereq);
 	curl_easy_setopt(e, CURLOPT_PREREQDATA, s);
+	curl_easy_setopt(e, CURLOPT_SOCKOPTFUNCTION, on_sockopt);
+	curl_easy_setopt(e, CURLOPT_SOCKOPTDATA, s);
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)t->timeout_ms);
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)t->timeout_ms);
@@ -356,11 +397,36 @@ static int tls_expiry(CURL *e, int64_t *us)
 	return found;
 }
 
-/* The record's phases, each summed over the requests that completed it. */
-static void fill_phases(struct hp_slot *s, struct hp_result *res)
+/*
+ * The record's phases, each summed over the requests that completed it.
+ * Returns true when the last request's TCP connection came up but the
+ * connection never completed: with https, the TLS handshake did not.
+ */
+static bool fill_phases(struct hp_slot *s, struct hp_result *res)
 {
 	curl_off_t dns = 0, pre = 0, first_byte = 0;
+	unsigned booked = s->connected_requests, tls_booked = s->tls_requests;
+	bool unfinished = false;
 	account_request(s);
+	if (s->req_socket_us && s->connected_requests == booked) {
+		/* Sockets were opened after the last completed connection and
+		 * libcurl booked no connect time for them. A local port other
+		 * than the last completed connection's also shows a TCP
+		 * connection, in case it came up unseen by note_tcp_up (then it
+		 * came up by the loop's last pass, at the latest). */
+		long port = 0;
+		curl_easy_getinfo(s->easy, CURLINFO_LOCAL_PORT, &port);
+		int64_t up = s->req_tcp_us;
+		if (!up && port > 0 && port != s->done_local_port)
+			up = s->lp->action_us > s->req_socket_us ? s->lp->action_us : s->req_socket_us;
+		if (up) {
+			s->connect_sum_us += up - s->req_socket_us;
+			s->connected_requests++;
+			unfinished = true;
+		}
+	} else if (s->req_socket_us && s->tls_requests == tls_booked) {
+		unfinished = true; /* connected (booked by a newer libcurl), not completed */
+	}
 	curl_easy_getinfo(s->easy, CURLINFO_NAMELOOKUP_TIME_T, &dns);
 	curl_easy_getinfo(s->easy, CURLINFO_PRETRANSFER_TIME_T, &pre);
 	curl_easy_getinfo(s->easy, CURLINFO_STARTTRANSFER_TIME_T, &first_byte);
@@ -368,6 +434,14 @@ static void fill_phases(struct hp_slot *s, struct hp_result *res)
 	res->connect_us = s->connected_requests ? s->connect_sum_us : HP_PHASE_NONE;
 	res->tls_us = s->tls_requests ? s->tls_sum_us : HP_PHASE_NONE;
 	res->ttfb_us = first_byte <= 0 ? HP_PHASE_NONE : first_byte > pre ? first_byte - pre : 0;
+	return unfinished;
+}
+
+static bool is_https(CURL *e)
+{
+	char *url = NULL;
+	return curl_easy_getinfo(e, CURLINFO_EFFECTIVE_URL, &url) == CURLE_OK && url &&
+	       strncasecmp(url, "https:", 6) == 0;
 }
 
 /* Fills res from a finished transfer: classification, phases, TLS expiry. */
@@ -391,7 +465,7 @@ static void fill_result(struct hp_slot *s, CURLcode rc, struct hp_result *res)
 		memcpy(res->ip, ip, n);
 		res->ip[n] = '\0';
 	}
-	fill_phases(s, res);
+	bool unfinished = fill_phases(s, res);
 	res->total_us = curl_easy_getinfo(e, CURLINFO_TOTAL_TIME_T, &v) == CURLE_OK ? v : 0;
 	res->has_expiry = tls_expiry(e, &res->expires_us);
 	res->body_bytes = s->body_bytes;
@@ -401,7 +475,9 @@ static void fill_result(struct hp_slot *s, CURLcode rc, struct hp_result *res)
 		snprintf(res->msg, sizeof(res->msg), "body larger than max_body (%" PRId64 " bytes)", t->max_body);
 	} else if (rc != CURLE_OK) {
 		res->result = result_of(rc);
-		snprintf(res->msg, sizeof(res->msg), "%s", s->errbuf[0] ? s->errbuf : curl_easy_strerror(rc));
+		snprintf(res->msg, sizeof(res->msg), "%s%s",
+		         unfinished && is_https(e) ? "TLS handshake did not complete: " : "",
+		         s->errbuf[0] ? s->errbuf : curl_easy_strerror(rc));
 	} else {
 		hp_matcher_finish(&s->m);
 		if (!hp_status_ok(t->status, res->code)) {
@@ -663,10 +739,12 @@ static int loop_run(struct hp_loop *lp)
 				flags |= CURL_CSELECT_OUT;
 			if (evs[i].events & (EPOLLERR | EPOLLHUP))
 				flags |= CURL_CSELECT_ERR;
+			lp->action_us = mono_us();
 			curl_multi_socket_action(lp->multi, fd, flags, &running);
 		}
 		if (lp->timer_due_us <= mono_us()) {
 			lp->timer_due_us = INT64_MAX;
+			lp->action_us = mono_us();
 			curl_multi_socket_action(lp->multi, CURL_SOCKET_TIMEOUT, 0, &running);
 		}
 		finish_checks(lp);

@@ -12,6 +12,7 @@ pipeline "$T/p.yaml" <<EOF2
     - { url: "$HTTPS_URL/", name: verify-off, tls_verify: false, pattern: "test server ok" }
     - { url: "$HTTPS_URL/redirect/1", name: verify-off-redirect, tls_verify: false }
     - { url: "$HTTP_URL/", name: plain }
+    - { url: "https://${HTTP_URL#http://}/", name: https-to-plain-port }
     - { url: "$HTTPS_URL/", name: own-ca, tls_ca_file: "$HTTPS_CERT", pattern: "test server ok" }
 EOF2
 probe "$T/p.yaml"
@@ -19,6 +20,10 @@ rc=$?
 check "tls_run_exits_0" [ $rc -eq 0 ]
 [ $rc -eq 0 ] || cat "$T/err.log"
 expect "self_signed_with_verification_is_tls_error" verify-on 'r["result"] == "tls_error" and r["success"] is False and "self-signed" in r["error"] and r["status_code"] == 0 and r["ttfb_ms"] is None'
+# The TCP connection was made, so connect_ms is measured even though libcurl
+# 7.88 gives no connect time when the TLS handshake fails.
+expect "refused_certificate_has_connect_ms_and_no_tls_ms" verify-on 'r["connect_ms"] is not None and r["connect_ms"] >= 0 and r["tls_ms"] is None and r["error"].startswith("TLS handshake did not complete: ")'
+expect "https_to_a_plain_http_port_is_tls_error_with_connect_ms" https-to-plain-port 'r["result"] == "tls_error" and r["connect_ms"] is not None and r["connect_ms"] >= 0 and r["dns_ms"] is not None and r["tls_ms"] is None and r["ttfb_ms"] is None and r["error"].startswith("TLS handshake did not complete: ")'
 expect "self_signed_without_verification_is_ok" verify-off 'r["result"] == "ok" and r["status_code"] == 200 and r["pattern_matched"] is True'
 expect "tls_phase_is_measured" verify-off 'r["tls_ms"] is not None and r["tls_ms"] > 0 and r["connect_ms"] is not None and r["ttfb_ms"] is not None'
 expect "tls_expiry_is_the_certificate_not_after" verify-off "r['tls_expires_at'] is not None and epoch(r['tls_expires_at']) == $HTTPS_CERT_EXPIRES"
