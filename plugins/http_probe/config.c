@@ -24,7 +24,7 @@
 	{"interval", WM_OPT_DURATION, dflt("30s"), 0, 0, "time between two checks of a target", 0, NULL, NULL},       \
 	    {"timeout", WM_OPT_DURATION, dflt("10s"), 0, 0, "whole check, redirects and body included", 0, NULL,      \
 	     NULL},                                                                                                    \
-	    {"method", WM_OPT_STRING, dflt("GET"), 0, 0, "HTTP method (HEAD reads no body)", 0, NULL, NULL},          \
+	    {"method", WM_OPT_STRING, dflt("GET"), 0, 0, "HTTP method (HEAD reads no body, so it takes no pattern)", 0, NULL, NULL},          \
 	    {"headers", WM_OPT_MAP, NULL, 0, 0, "extra request headers (name: value)", 0, NULL, NULL},                \
 	    {"body", WM_OPT_STRING, NULL, 0, 0, "request body (e.g. for POST)", 0, NULL, NULL},                       \
 	    {"expect_status", WM_OPT_LIST, dflt("200-399"), 0, 0,                                                     \
