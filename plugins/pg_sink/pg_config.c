@@ -280,6 +280,13 @@ int pg_sink_init(struct wm_instance *inst, const struct wm_config *cfg, enum wm_
 		rc = API->cfg_errorf(cfg, NULL, err, errlen, "out of memory");
 		goto fail;
 	}
+	char msg[768];
+	PQconninfoOption *opts;
+	if ((rc = pg_conninfo_parse(c->conninfo, &opts, msg, sizeof(msg))) < 0) {
+		rc = API->cfg_errorf(cfg, "conninfo", err, errlen, "%s", msg);
+		goto fail;
+	}
+	PQconninfoFree(opts);
 	if ((rc = check_ident(cfg, "table", c->table, MAX_TABLE_NAME, err, errlen)) < 0)
 		goto fail;
 	if (API->cfg_has(cfg, "schema")) {

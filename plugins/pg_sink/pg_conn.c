@@ -1,6 +1,8 @@
 /* pg_sink: the libpq connection and error plumbing. The conninfo is a
- * secret: only host, port and database name ever reach the log. */
+ * secret: only host, port and database name ever reach the log, and libpq's
+ * messages lose every password value before they are logged. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "pg_sink.h"
@@ -11,6 +13,11 @@
 #define KEEPALIVE_COUNT "3"
 #define TCP_USER_TIMEOUT_MS "60000"
 
+#define HIDDEN "***" /* stands for a hidden password or quoted conninfo part */
+#define URI_PREFIX "postgresql://"
+#define URI_PREFIX_SHORT "postgres://"
+#define MAX_SECRETS 4
+
 /* Strips the trailing newline libpq puts on messages. */
 static void copy_message(const char *msg, char *err, size_t errlen)
 {
@@ -18,6 +25,181 @@ static void copy_message(const char *msg, char *err, size_t errlen)
 	size_t n = strlen(err);
 	while (n && (err[n - 1] == '\n' || err[n - 1] == ' '))
 		err[--n] = '\0';
+}
+
+/* libpq reads a dbname as a connection string only when it looks like one
+ * (its recognize_connection_string); anything else is a database name. */
+static int uri_prefix_len(const char *s)
+{
+	if (!strncmp(s, URI_PREFIX, strlen(URI_PREFIX)))
+		return (int)strlen(URI_PREFIX);
+	if (!strncmp(s, URI_PREFIX_SHORT, strlen(URI_PREFIX_SHORT)))
+		return (int)strlen(URI_PREFIX_SHORT);
+	return 0;
+}
+
+static int is_conninfo_string(const char *s)
+{
+	return uri_prefix_len(s) > 0 || strchr(s, '=') != NULL;
+}
+
+/* libpq quotes the part of a conninfo it cannot parse, or all of it, in
+ * parse errors; that part may hold the password. Copies msg with every
+ * quoted part hidden, except a lone punctuation mark (missing "="). */
+static void hide_quoted(const char *msg, struct pg_buf *out)
+{
+	const char *p = msg;
+	const char *q;
+	while ((q = strchr(p, '"')) != NULL) {
+		pg_buf_add(out, p, (size_t)(q - p + 1));
+		const char *end = strchr(q + 1, '"');
+		if (!end) {
+			pg_buf_str(out, HIDDEN); /* unbalanced: hide the rest */
+			return;
+		}
+		size_t n = (size_t)(end - q - 1);
+		int punct = n == 1 && strchr("=&?/:@[]", q[1]) != NULL;
+		if (punct)
+			pg_buf_add(out, q + 1, 1);
+		else
+			pg_buf_str(out, HIDDEN);
+		pg_buf_str(out, "\"");
+		p = end + 1;
+	}
+	pg_buf_str(out, p);
+}
+
+static void add_secret(char **v, size_t *n, const char *s, size_t len)
+{
+	if (len == 0 || *n >= MAX_SECRETS)
+		return;
+	char *d = strndup(s, len);
+	if (d)
+		v[(*n)++] = d;
+}
+
+/* The password values in a conninfo: as libpq reads them (keyword form,
+ * URI user info or ?password=, percent-decoded) and as written in a URI.
+ * Fills v (the caller frees each) and returns how many; -1 (nothing to
+ * free) when one could not be copied, so the caller hides the message. */
+static int find_secrets(const char *conninfo, const PQconninfoOption *opts, char **v)
+{
+	size_t n = 0, want = 0;
+	for (const PQconninfoOption *o = opts; o && o->keyword; o++) {
+		if (!strcmp(o->keyword, "password") && o->val && o->val[0]) {
+			want++;
+			add_secret(v, &n, o->val, strlen(o->val));
+		}
+	}
+	int pre = uri_prefix_len(conninfo);
+	if (pre) {
+		/* As libpq does: user info ends at the first '@' before any '/'. */
+		const char *start = conninfo + pre;
+		size_t netloc = strcspn(start, "@/");
+		if (start[netloc] == '@') {
+			const char *colon = memchr(start, ':', netloc);
+			if (colon && colon + 1 < start + netloc) {
+				want++;
+				add_secret(v, &n, colon + 1, (size_t)(start + netloc - colon - 1));
+			}
+		}
+		const char *q = strchr(start, '?');
+		while (q) {
+			q++;
+			size_t len = strcspn(q, "&");
+			if (!strncmp(q, "password=", strlen("password=")) && len > strlen("password=")) {
+				want++;
+				add_secret(v, &n, q + strlen("password="), len - strlen("password="));
+			}
+			q = q[len] ? q + len : NULL;
+		}
+	}
+	if (n == want)
+		return (int)n;
+	while (n)
+		free(v[--n]);
+	return -1;
+}
+
+/* Copies msg into out with every secret replaced by HIDDEN. */
+static void scrub(const char *msg, char *const *secrets, size_t nsecrets, struct pg_buf *out)
+{
+	for (const char *p = msg; *p;) {
+		size_t best = 0;
+		for (size_t i = 0; i < nsecrets; i++) {
+			size_t len = strlen(secrets[i]);
+			if (len > best && !strncmp(p, secrets[i], len))
+				best = len;
+		}
+		if (best) {
+			pg_buf_str(out, HIDDEN);
+			p += best;
+		} else {
+			pg_buf_add(out, p++, 1);
+		}
+	}
+}
+
+/* A '@' inside a host of a host list; a leading one names an abstract
+ * Unix socket (Linux, PostgreSQL 14+). */
+static int misplaced_at(const char *hosts)
+{
+	for (const char *h = hosts;; h++) {
+		size_t len = strcspn(h, ",");
+		if (len > 1 && memchr(h + 1, '@', len - 1))
+			return 1;
+		h += len;
+		if (!*h)
+			return 0;
+	}
+}
+
+int pg_conninfo_parse(const char *conninfo, PQconninfoOption **opts, char *err, size_t errlen)
+{
+	*opts = NULL;
+	if (!is_conninfo_string(conninfo))
+		return 0; /* a database name */
+	char *perr = NULL;
+	*opts = PQconninfoParse(conninfo, &perr);
+	if (!*opts) {
+		if (!perr) {
+			snprintf(err, errlen, "out of memory parsing the connection string");
+			return WM_E_NOMEM;
+		}
+		struct pg_buf msg = {0};
+		hide_quoted(perr, &msg);
+		PQfreemem(perr);
+		char line[512];
+		copy_message(msg.oom ? "cannot parse it" : msg.p, line, sizeof(line));
+		pg_buf_free(&msg);
+		snprintf(err, errlen,
+		         "libpq cannot read this connection string: %s (quoted parts hidden: they may hold the "
+		         "password; in a URI, percent-encode special characters of the user and password, e.g. "
+		         "%%25 for %%, %%40 for @, %%2F for /)",
+		         line);
+		return WM_E_INVAL;
+	}
+	/* A '@' or '/' left unencoded in a URI's password moves the rest of
+	 * it into the host or port, which libpq would then print. */
+	for (const PQconninfoOption *o = *opts; o->keyword; o++) {
+		if (!o->val)
+			continue;
+		if ((!strcmp(o->keyword, "host") || !strcmp(o->keyword, "hostaddr")) && misplaced_at(o->val)) {
+			snprintf(err, errlen, "the %s contains '@' (is a '@' of the password not written as %%40?)",
+			         o->keyword);
+			goto bad;
+		}
+		if (!strcmp(o->keyword, "port") && o->val[strspn(o->val, "0123456789, ")] != '\0') {
+			snprintf(err, errlen, "the port is not a number (is a '/' or '@' of the password not "
+			         "percent-encoded?)");
+			goto bad;
+		}
+	}
+	return 0;
+bad:
+	PQconninfoFree(*opts);
+	*opts = NULL;
+	return WM_E_INVAL;
 }
 
 void pg_result_error(PGconn *conn, const PGresult *res, char *sqlstate, char *err, size_t errlen)
@@ -47,11 +229,40 @@ static void log_notice(void *arg, const char *msg)
 	PG_API->log(c->inst, WM_LOG_DEBUG, "server: %s", line);
 }
 
+/* libpq's message about a failed connection, without any password value
+ * (scrubbed before the message is cut to errlen, so no part survives). */
+static void connect_error(struct pg_sink_ctx *c, const PQconninfoOption *opts, char *err, size_t errlen)
+{
+	if (!c->conn) {
+		snprintf(err, errlen, "out of memory");
+		return;
+	}
+	char *secrets[MAX_SECRETS];
+	int n = find_secrets(c->conninfo, opts, secrets);
+	struct pg_buf msg = {0};
+	if (n >= 0)
+		scrub(PQerrorMessage(c->conn), secrets, (size_t)n, &msg);
+	if (n < 0 || msg.oom)
+		snprintf(err, errlen, "connection failed (out of memory: libpq's message is hidden)");
+	else
+		copy_message(msg.p, err, errlen);
+	pg_buf_free(&msg);
+	for (int i = 0; i < n; i++)
+		free(secrets[i]);
+}
+
 int pg_connect(struct pg_sink_ctx *c, char *err, size_t errlen)
 {
 	if (c->conn && PQstatus(c->conn) == CONNECTION_OK)
 		return 0;
 	pg_disconnect(c);
+	PQconninfoOption *opts;
+	char msg[768];
+	int prc = pg_conninfo_parse(c->conninfo, &opts, msg, sizeof(msg));
+	if (prc < 0) {
+		snprintf(err, errlen, "conninfo: %s", msg);
+		return prc == WM_E_INVAL ? PG_E_CONNINFO : -1;
+	}
 	char timeout[24];
 	snprintf(timeout, sizeof(timeout), "%lld", (long long)c->connect_timeout_s);
 	/* Later keywords override earlier ones, so the user's conninfo (dbname,
@@ -66,10 +277,12 @@ int pg_connect(struct pg_sink_ctx *c, char *err, size_t errlen)
 	                            KEEPALIVE_COUNT, TCP_USER_TIMEOUT_MS, c->conninfo, NULL};
 	c->conn = PQconnectdbParams(keys, vals, 1);
 	if (!c->conn || PQstatus(c->conn) != CONNECTION_OK) {
-		copy_message(c->conn ? PQerrorMessage(c->conn) : "out of memory", err, errlen);
+		connect_error(c, opts, err, errlen);
+		PQconninfoFree(opts);
 		pg_disconnect(c);
 		return -1;
 	}
+	PQconninfoFree(opts);
 	PQsetNoticeProcessor(c->conn, log_notice, c);
 	/* Times without a zone (and bounds we print) are read as UTC. */
 	char st[6];

@@ -10,6 +10,8 @@ const struct wm_host_api *PG_API;
 #define API PG_API
 #define COPY_CHUNK (256 * 1024) /* bytes handed to libpq at a time while encoding */
 
+#define ST_CONNINFO "F0000" /* config_file_error: stands for a conninfo libpq cannot use */
+
 enum err_kind {
 	ERR_TRANSIENT, /* reconnect and retry the batch later */
 	ERR_DATA,      /* some row is bad: find it */
@@ -252,8 +254,11 @@ static int ensure_batch_partitions(struct pg_sink_ctx *c, struct wm_batch *b, si
 static int prepare(struct pg_sink_ctx *c, char *st, char *err, size_t errlen)
 {
 	if (!c->conn || PQstatus(c->conn) != CONNECTION_OK) {
-		if (pg_connect(c, err, errlen) < 0) {
-			st[0] = '\0';
+		int rc = pg_connect(c, err, errlen);
+		if (rc < 0) {
+			/* No SQLSTATE: a connection that failed is retried, a
+			 * conninfo libpq cannot use is not (F0000 is fatal). */
+			snprintf(st, 6, "%s", rc == PG_E_CONNINFO ? ST_CONNINFO : "");
 			return -1;
 		}
 	}

@@ -113,6 +113,13 @@ int pg_sink_init(struct wm_instance *inst, const struct wm_config *cfg, enum wm_
 void pg_ctx_free(struct pg_sink_ctx *c); /* accepts NULL */
 
 /* pg_conn.c */
+#define PG_E_CONNINFO (-2) /* pg_connect: the conninfo is unusable; retrying cannot help */
+/* Parses a conninfo as libpq will (no connection is made): 0 with *opts
+ * (free with PQconninfoFree; NULL for a plain database name), WM_E_INVAL
+ * with a message in err that never repeats the conninfo, or WM_E_NOMEM. */
+int pg_conninfo_parse(const char *conninfo, PQconninfoOption **opts, char *err, size_t errlen);
+/* 0, -1 (error in err, without any password of the conninfo) or
+ * PG_E_CONNINFO. */
 int pg_connect(struct pg_sink_ctx *c, char *err, size_t errlen);
 void pg_disconnect(struct pg_sink_ctx *c);
 /* Runs a command; returns 0, or -1 with the error in err and the SQLSTATE

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # pg_sink connection settings: passwords from PGPASSWORD or PGPASSFILE (the
 # conninfo holds none), TLS with sslmode=require and verify-full against
-# the server's certificate, and a wrong password never leaks into logs.
+# the server's certificate; a password never leaks into logs (a wrong one,
+# or one in a conninfo libpq cannot read, which is a config error).
 . "$WMHOST_ROOT/tests/lib/common.sh"
 . "$WMHOST_ROOT/tests/plugins/pg_sink/lib.sh"
 ensure_servers || { echo "cannot start PostgreSQL"; exit 1; }
@@ -39,6 +40,56 @@ if grep -q "password authentication failed" "$T/wm.log" && ! grep -q "$wrong" "$
 else
 	not_ok "wrong_password_fails_setup_without_printing_it"; tail -n 5 "$T/wm.log"
 fi
+
+# A conninfo libpq cannot use is a config error at conninfo (file:line:col,
+# exit 2) for check, setup and run, and no part of its password is printed
+# (libpq's parse errors quote the bad part, or the whole URI).
+p1="Pa$RANDOM$RANDOM" p2="Pb$RANDOM$RANDOM"
+bad_conninfo_case() {
+	local name=$1 conninfo=$2 rc ok=1 cmd
+	: >"$T/wm.log"
+	pipeline "$T/bad.yaml" pg "$(uniq_table bad)"
+	sed -i -e "s|shutdown_timeout: .*|shutdown_timeout: 1s|" "$T/bad.yaml"
+	for cmd in check setup run; do
+		PG_CONNINFO=$conninfo timeout -k 5 20 "$WMHOST" --log-level debug "$cmd" "$T/bad.yaml" >>"$T/wm.log" 2>&1
+		rc=$?
+		[ $rc = 2 ] || { ok=0; echo "# $cmd exited $rc"; }
+	done
+	grep -qE "bad\.yaml:[0-9]+:[0-9]+: conninfo: " "$T/wm.log" || { ok=0; echo "# no file:line:col: conninfo: error"; }
+	if grep -qE "$p1|$p2" "$T/wm.log"; then ok=0; echo "# the password was printed"; fi
+	if [ $ok = 1 ]; then ok "$name"; else not_ok "$name"; tail -n 5 "$T/wm.log"; fi
+}
+bad_conninfo_case "uri_with_unencoded_percent_in_password_is_a_config_error_without_the_password" \
+	"postgresql://wmhost_pw:$p1%Zz@$host:$port/$db"
+bad_conninfo_case "keyword_password_with_a_space_is_a_config_error_without_the_password" \
+	"host=$host port=$port dbname=$db user=wmhost_pw password=$p1 $p2"
+bad_conninfo_case "uri_with_unencoded_at_in_password_is_a_config_error_without_the_password" \
+	"postgresql://wmhost_pw:$p1@$p2@$host:$port/$db"
+bad_conninfo_case "uri_with_unencoded_slash_in_password_is_a_config_error_without_the_password" \
+	"postgresql://wmhost_pw:$p1/$p2@$host:$port/$db"
+
+# Connection errors with a valid conninfo that holds a password never show
+# it, even where libpq's message repeats the same text (a password equal to
+# the user name).
+conn_error_case() {
+	local name=$1 conninfo=$2 expect=$3 secret=$4
+	: >"$T/wm.log"
+	pipeline "$T/ce.yaml" pg "$(uniq_table ce)" "" "  connect_timeout: 3s"
+	PG_CONNINFO=$conninfo timeout 30 "$WMHOST" --log-level debug setup "$T/ce.yaml" >>"$T/wm.log" 2>&1
+	if grep -q "$expect" "$T/wm.log" && ! grep -q -- "$secret" "$T/wm.log"; then
+		ok "$name"
+	else
+		not_ok "$name"; tail -n 5 "$T/wm.log"
+	fi
+}
+conn_error_case "wrong_password_in_uri_is_never_printed" \
+	"postgresql://wmhost_pw:$p1@$host:$port/$db" "password authentication failed" "$p1"
+conn_error_case "wrong_password_in_keywords_is_never_printed" \
+	"host=$host port=$port dbname=$db user=wmhost_pw password='$p1 $p2'" "password authentication failed" "$p1"
+conn_error_case "password_equal_to_the_user_name_is_never_printed" \
+	"postgresql://wmhost_pw:wmhost_pw@$host:$port/$db" "password authentication failed" "wmhost_pw"
+conn_error_case "refused_port_does_not_print_the_password" \
+	"postgresql://wmhost_pw:$p1@$host:$(free_port)/$db" "refused" "$p1"
 
 crt=${PG_SOCKET_DIR:-}/server.crt
 if [ -z "${PG_SOCKET_DIR:-}" ] || [ ! -f "$crt" ]; then
