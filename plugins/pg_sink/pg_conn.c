@@ -202,6 +202,24 @@ bad:
 	return WM_E_INVAL;
 }
 
+enum pg_err_kind pg_classify(const char *st)
+{
+	if (!st[0])
+		return PG_ERR_TRANSIENT; /* the connection broke */
+	if (!strncmp(st, "08", 2) || !strncmp(st, "40", 2) || !strncmp(st, "53", 2) || !strncmp(st, "57", 2) ||
+	    !strncmp(st, "58", 2) || !strncmp(st, "XX", 2) || !strcmp(st, "55P03") || !strcmp(st, "55006"))
+		return PG_ERR_TRANSIENT; /* admin_shutdown, serialization, deadlock, resources, lock timeout */
+	if (!strcmp(st, "25006"))
+		return PG_ERR_TRANSIENT; /* read-only: the old primary after a failover, now a standby */
+	if (!strcmp(st, "42P01"))
+		return PG_ERR_TRANSIENT; /* the table went away: auto_setup may recreate it */
+	if (!strcmp(st, "42P07"))
+		return PG_ERR_TRANSIENT; /* another sink created it first: IF NOT EXISTS sees it next time */
+	if (!strncmp(st, "22", 2) || !strncmp(st, "23", 2) || !strcmp(st, "54000"))
+		return PG_ERR_DATA; /* in a row; elsewhere (23505 of two sinks' DDL) a retry */
+	return PG_ERR_FATAL;
+}
+
 void pg_result_error(PGconn *conn, const PGresult *res, char *sqlstate, char *err, size_t errlen)
 {
 	const char *st = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;

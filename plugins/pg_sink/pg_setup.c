@@ -11,6 +11,7 @@
 #define US_PER_DAY INT64_C(86400000000)
 #define US_PER_SEC INT64_C(1000000)
 #define TS_BY_RANGE_MIN_VERSION 21300 /* create_hypertable(..., by_range()) since 2.13 */
+#define ST_UNDEFINED_OBJECT "42704"   /* a type or extension the server lacks: fatal */
 
 /* Rollup views for the check schema: name suffix, bucket width, and for
  * continuous aggregates the refresh window and schedule. */
@@ -460,17 +461,31 @@ static int check_types(struct pg_sink_ctx *c, char *st, char *err, size_t errlen
 		const char *p[] = {c->cols[i].type};
 		PGresult *res;
 		if (pg_exec_params(c, "SELECT to_regtype($1)", 1, p, &res, st, err, errlen) < 0) {
-			snprintf(err, errlen, "column %s: type '%s' is not valid here", c->cols[i].name, c->cols[i].type);
+			if (st[0]) /* the server refused the text (a lost connection keeps its message) */
+				snprintf(err, errlen, "column %s: type '%s' is not valid here", c->cols[i].name,
+				         c->cols[i].type);
 			return -1;
 		}
 		int missing = PQgetisnull(res, 0, 0);
 		PQclear(res);
 		if (missing) {
 			snprintf(err, errlen, "column %s: unknown PostgreSQL type '%s'", c->cols[i].name, c->cols[i].type);
+			strcpy(st, ST_UNDEFINED_OBJECT);
 			return -1;
 		}
 	}
 	return 0;
+}
+
+/* A failed CREATE EXTENSION that is worth retrying rather than taking
+ * native partitions for good: a lost connection, a deadlock, a busy or
+ * read-only server, another sink enabling it at the same moment (23505).
+ * Anything else (no privilege, a library that is not preloaded, whatever
+ * its SQLSTATE) means native partitions, as before. */
+static int extension_retry(const char *st)
+{
+	return !st[0] || !strncmp(st, "08", 2) || !strncmp(st, "40", 2) || !strncmp(st, "53", 2) ||
+	       !strncmp(st, "57", 2) || !strcmp(st, "55P03") || !strcmp(st, "25006") || !strcmp(st, "23505");
 }
 
 /* Decides the path: 1 hypertable, 0 native partitions. */
@@ -485,12 +500,13 @@ static int want_hypertable(struct pg_sink_ctx *c, char *st, char *err, size_t er
 	if (!avail) {
 		if (strcmp(c->storage_opt, "hypertable") == 0) {
 			snprintf(err, errlen, "storage: hypertable, but the server has no timescaledb extension");
+			strcpy(st, ST_UNDEFINED_OBJECT);
 			return -1;
 		}
 		return 0;
 	}
 	if (pg_exec(c, "CREATE EXTENSION IF NOT EXISTS timescaledb", st, err, errlen) < 0) {
-		if (strcmp(c->storage_opt, "hypertable") == 0)
+		if (strcmp(c->storage_opt, "hypertable") == 0 || extension_retry(st))
 			return -1;
 		PG_API->log(c->inst, WM_LOG_WARN, "timescaledb is available but cannot be enabled (%s); "
 		            "using native partitioning", err);
@@ -499,9 +515,8 @@ static int want_hypertable(struct pg_sink_ctx *c, char *st, char *err, size_t er
 	return 1;
 }
 
-int pg_setup_schema(struct pg_sink_ctx *c, char *err, size_t errlen)
+int pg_setup_schema(struct pg_sink_ctx *c, char *st, char *err, size_t errlen)
 {
-	char st[6];
 	if (check_types(c, st, err, errlen) < 0)
 		return -1;
 	if (c->schema) {
@@ -525,7 +540,10 @@ int pg_setup_schema(struct pg_sink_ctx *c, char *err, size_t errlen)
 		return -1;
 	if (hyper && make_hypertable(c, st, err, errlen) < 0)
 		return -1;
-	if (pg_detect_storage(c, st, err, errlen) != 0)
+	rc = pg_detect_storage(c, st, err, errlen);
+	if (rc == 1)
+		strcpy(st, "42P01"); /* dropped right after we made it: try again */
+	if (rc != 0)
 		return -1;
 
 	char parts[256] = "";

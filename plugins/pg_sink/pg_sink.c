@@ -12,31 +12,13 @@ const struct wm_host_api *PG_API;
 
 #define ST_CONNINFO "F0000" /* config_file_error: stands for a conninfo libpq cannot use */
 
-enum err_kind {
-	ERR_TRANSIENT, /* reconnect and retry the batch later */
-	ERR_DATA,      /* some row is bad: find it */
-	ERR_FATAL,     /* the schema does not fit: stop */
-};
-
-static enum err_kind classify(const char *st)
-{
-	if (!st[0])
-		return ERR_TRANSIENT; /* the connection broke */
-	if (!strncmp(st, "08", 2) || !strncmp(st, "40", 2) || !strncmp(st, "53", 2) || !strncmp(st, "57", 2) ||
-	    !strncmp(st, "58", 2) || !strncmp(st, "XX", 2) || !strcmp(st, "55P03") || !strcmp(st, "55006"))
-		return ERR_TRANSIENT; /* admin_shutdown, serialization, deadlock, resources, lock timeout */
-	if (!strcmp(st, "42P01"))
-		return ERR_TRANSIENT; /* the table went away: auto_setup may recreate it */
-	if (!strncmp(st, "22", 2) || !strncmp(st, "23", 2) || !strcmp(st, "54000"))
-		return ERR_DATA;
-	return ERR_FATAL;
-}
 static int sink_setup(void *vctx, char *err, size_t errlen)
 {
 	struct pg_sink_ctx *c = vctx;
 	if (pg_connect(c, err, errlen) < 0)
 		return -1;
-	if (pg_setup_schema(c, err, errlen) < 0) {
+	char st[6];
+	if (pg_setup_schema(c, st, err, errlen) < 0) {
 		pg_disconnect(c);
 		return -1;
 	}
@@ -171,7 +153,7 @@ static int stage_range(struct pg_sink_ctx *c, struct wm_batch *b, struct batch_r
 		rc = pg_exec(c, c->sql_insert, st, err, errlen);
 	if (rc == 0)
 		return pg_exec(c, "RELEASE SAVEPOINT wm_chunk", st, err, errlen);
-	if (classify(st) != ERR_DATA)
+	if (pg_classify(st) != PG_ERR_DATA)
 		return -1;
 	char st2[6];
 	char err2[256];
@@ -267,10 +249,15 @@ static int prepare(struct pg_sink_ctx *c, char *st, char *err, size_t errlen)
 	int rc = pg_detect_storage(c, st, err, errlen);
 	if (rc == 1 && c->auto_setup) {
 		API->log(c->inst, WM_LOG_INFO, "table %s is missing: creating it (auto_setup)", c->qual);
-		rc = pg_setup_schema(c, err, errlen) < 0 ? -1 : 0;
-		/* A schema problem stops the pipeline; a lost connection does not. */
-		if (rc < 0)
-			strcpy(st, c->conn && PQstatus(c->conn) == CONNECTION_OK ? "42000" : "");
+		/* Classified like any write error: a schema problem stops the
+		 * pipeline; a lost connection, a deadlock, a lock timeout, a
+		 * read-only server or another sink creating the same table at
+		 * the same moment (23505, 42P07) are retried. */
+		rc = pg_setup_schema(c, st, err, errlen);
+		if (rc < 0 && (!c->conn || PQstatus(c->conn) != CONNECTION_OK))
+			st[0] = '\0';
+		else if (rc < 0 && (!st[0] || !strcmp(st, "0")))
+			strcpy(st, "42000"); /* no SQLSTATE for what failed: stop, as before */
 	} else if (rc == 1) {
 		strcpy(st, "42P01");
 		rc = -1;
@@ -320,7 +307,7 @@ static enum wm_result sink_write(void *vctx, struct wm_batch *b)
 			result = WM_OK;
 			goto out;
 		}
-		if (classify(st) != ERR_DATA)
+		if (pg_classify(st) != PG_ERR_DATA)
 			goto fail;
 		API->log(c->inst, WM_LOG_DEBUG, "direct COPY refused (%s); writing through the stage", err);
 	}
@@ -333,14 +320,14 @@ static enum wm_result sink_write(void *vctx, struct wm_batch *b)
 		goto out;
 	}
 fail:
-	switch (classify(st)) {
-	case ERR_TRANSIENT:
-	case ERR_DATA: /* a data error outside a row (e.g. in DDL): retry later */
+	switch (pg_classify(st)) {
+	case PG_ERR_TRANSIENT:
+	case PG_ERR_DATA: /* a data error outside a row (e.g. in DDL): retry later */
 		API->log(c->inst, WM_LOG_WARN, "write of %zu rows failed, will retry: %s", n, err);
 		pg_disconnect(c);
 		result = WM_RETRY;
 		break;
-	case ERR_FATAL:
+	case PG_ERR_FATAL:
 		API->log(c->inst, WM_LOG_ERROR, "cannot write to %s: %s", c->qual, err);
 		result = WM_FATAL;
 		break;

@@ -128,6 +128,13 @@ int pg_exec(struct pg_sink_ctx *c, const char *sql, char *sqlstate, char *err, s
 int pg_exec_params(struct pg_sink_ctx *c, const char *sql, int n, const char *const *vals, PGresult **out,
                    char *sqlstate, char *err, size_t errlen);
 void pg_result_error(PGconn *conn, const PGresult *res, char *sqlstate, char *err, size_t errlen);
+/* What a failed command's SQLSTATE ("" for a lost connection) calls for. */
+enum pg_err_kind {
+	PG_ERR_TRANSIENT, /* reconnect and retry the batch later */
+	PG_ERR_DATA,      /* some row is bad: find it (outside rows: retry) */
+	PG_ERR_FATAL,     /* the schema or the configuration does not fit: stop */
+};
+enum pg_err_kind pg_classify(const char *sqlstate);
 
 /* pg_copy.c: text COPY rows. */
 void pg_fill_values(struct pg_sink_ctx *c, const struct wm_record *r); /* -> c->vals */
@@ -148,7 +155,9 @@ void pg_binary_trailer(struct pg_buf *b);
 int pg_binary_record(struct pg_sink_ctx *c, const struct wm_record *r, struct pg_buf *out);
 
 /* pg_setup.c */
-int pg_setup_schema(struct pg_sink_ctx *c, char *err, size_t errlen);
+/* Creates what is missing; 0, or -1 with the error in err and its SQLSTATE
+ * (or "" when the connection broke) in sqlstate[6]. */
+int pg_setup_schema(struct pg_sink_ctx *c, char *sqlstate, char *err, size_t errlen);
 /* Finds how the table is stored (after connect); 0, or -1 (missing: 1). */
 int pg_detect_storage(struct pg_sink_ctx *c, char *sqlstate, char *err, size_t errlen);
 /* Creates the partitions the times need (native path). */

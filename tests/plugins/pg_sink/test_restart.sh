@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # pg_sink under server failures: a fast restart (admin_shutdown) and a crash
 # (SIGKILL) of the server in the middle of a stream lose nothing and
-# duplicate nothing; the sink reconnects through the host's retries.
+# duplicate nothing; the sink reconnects through the host's retries. So does
+# a server that turns read-only for a while.
 . "$WMHOST_ROOT/tests/lib/common.sh"
 . "$WMHOST_ROOT/tests/plugins/pg_sink/lib.sh"
 
@@ -70,6 +71,35 @@ if [ $rc = 0 ] && [ "$got" = "6000/6000" ] && grep -q "administrator command" "$
 	ok "pg_terminated_sessions_are_retried_without_loss_or_duplicates ($(grep -c 'will retry' "$T/term.log") retried writes)"
 else
 	not_ok "pg_terminated_sessions_are_retried_without_loss_or_duplicates (rc $rc, $got)"; tail -n 10 "$T/term.log"
+fi
+
+# The server turns read-only mid-stream (as the old primary does when it
+# comes back as a standby after a failover): writes fail with 25006 and are
+# retried, not fatal; once it is writable again every row arrives.
+read_only() {
+	psql "$conn" -XAtq -c "alter system set default_transaction_read_only = $1" -c "select pg_reload_conf()" >/dev/null
+}
+t=$(uniq_table ro)
+pipeline "$T/ro.yaml" pg "$t" "  count: 3000
+  rate: 1500
+  time_base: $BASE
+  time_step: 10ms" "" "{ max_records: 100, max_wait: 50ms }"
+PG_CONNINFO=$conn "$WMHOST" run "$T/ro.yaml" >"$T/ro.log" 2>&1 &
+pid=$!
+on_exit "psql '$conn' -XAtq -c 'alter system reset default_transaction_read_only' -c 'select pg_reload_conf()'"
+wait_for 20 more_than "$conn" "$t" 300
+read_only on
+wait_for 20 grep -q "read-only" "$T/ro.log"
+sleep 1
+read_only off
+wait $pid
+rc=$?
+got=$(psql "$conn" -XAtqc "select count(*) || '/' || count(distinct check_id) from $t")
+if [ $rc = 0 ] && [ "$got" = "3000/3000" ] && grep -q "will retry: .*read-only" "$T/ro.log"; then
+	ok "read_only_server_is_retried_until_writable_without_loss ($(grep -c 'will retry' "$T/ro.log") retried writes)"
+else
+	not_ok "read_only_server_is_retried_until_writable_without_loss (rc $rc, $got rows of 3000)"
+	grep -E "will retry|ERROR|FATAL" "$T/ro.log" | tail -n 10
 fi
 
 if out=$("$WMHOST_ROOT/tests/lib/timescale.sh" start "$T/tsr" 2>&1); then

@@ -78,6 +78,75 @@ else
 	not_ok "a_table_dropped_under_a_running_sink_is_recreated (rc $rc, $n rows)"; tail -n 5 "$T/d.log"
 fi
 
+# Two sinks creating the same table at the same moment. Both find it
+# missing, then wait on a third session creating it too, which rolls back:
+# they race for the name and the loser gets 23505 (or 42P07). That is
+# retried, not fatal, and both streams are stored.
+t3=$(uniq_table race)
+for a in a b; do
+	pipeline "$T/r$a.yaml" pg "$t3" "  agent: race-$a
+  count: 200
+  time_base: $(day_base_us 0)"
+done
+waiters="select count(*) from pg_locks where not granted and locktype = 'transactionid'
+	and transactionid::text::bigint = pg_current_xact_id()::text::bigint % 4294967296"
+PGAPPNAME=wm_name_holder psql "$PG_CONNINFO" -XAtq -v ON_ERROR_STOP=1 >"$T/x.log" 2>&1 <<SQL &
+begin;
+create table "$t3" (x int);
+do \$\$ begin
+	for i in 1..600 loop
+		exit when ($waiters) >= 2;
+		perform pg_sleep(0.05);
+	end loop;
+end \$\$;
+select 'waiters:' || ($waiters);
+rollback;
+SQL
+xpid=$!
+# holding APP: APP's session is in its pg_sleep loop, holding the name.
+holding() {
+	[ "$(sql pg "select count(*) from pg_stat_activity where application_name = '$1'
+		and query like '%pg_sleep%'")" = 1 ]
+}
+wait_for 20 holding wm_name_holder
+"$WMHOST" run "$T/ra.yaml" >"$T/ra.log" 2>&1 &
+apid=$!
+"$WMHOST" run "$T/rb.yaml" >"$T/rb.log" 2>&1 &
+bpid=$!
+wait $apid
+arc=$?
+wait $bpid
+brc=$?
+wait $xpid
+got=$(sql pg "select count(*) || '/' || count(distinct check_id) from $t3")
+if [ $arc = 0 ] && [ $brc = 0 ] && [ "$got" = "400/400" ] && grep -q "waiters:2" "$T/x.log" &&
+	cat "$T/ra.log" "$T/rb.log" | grep -qE "will retry: .*(duplicate key|already exists)"; then
+	ok "two_sinks_creating_the_same_table_at_once_both_succeed"
+else
+	not_ok "two_sinks_creating_the_same_table_at_once_both_succeed (exit $arc/$brc, $got rows of 400, $(cat "$T/x.log"))"
+	grep -hE "will retry|ERROR" "$T/ra.log" "$T/rb.log" | tail -n 6
+fi
+
+# A lock timeout while auto_setup creates the table (55P03: another session
+# holds the name) is retried until the name is free.
+t4=$(uniq_table lockto)
+pipeline "$T/lt.yaml" pg "$t4" "  count: 50
+  time_base: $(day_base_us 0)"
+PGAPPNAME=wm_lock_holder psql "$PG_CONNINFO" -XAtq -c "begin" -c "create table \"$t4\" (x int)" \
+	-c "select pg_sleep(3)" -c "rollback" >/dev/null 2>&1 &
+xpid=$!
+wait_for 20 holding wm_lock_holder
+PG_CONNINFO="$PG_CONNINFO?options=-c%20lock_timeout%3D300" "$WMHOST" run "$T/lt.yaml" >"$T/lt.log" 2>&1
+rc=$?
+wait $xpid
+n=$(sql pg "select count(*) from $t4")
+if [ $rc = 0 ] && [ "$n" = 50 ] && grep -q "will retry: .*lock timeout" "$T/lt.log"; then
+	ok "lock_timeout_during_auto_setup_is_retried ($(grep -c 'will retry' "$T/lt.log") retried writes)"
+else
+	not_ok "lock_timeout_during_auto_setup_is_retried (rc $rc, $n rows)"
+	grep -E "will retry|ERROR" "$T/lt.log" | tail -n 5
+fi
+
 # ---- TimescaleDB
 if [ -z "${TSDB_CONNINFO:-}" ]; then
 	skip_tsdb setup_twice_is_idempotent_on_timescaledb tsdb_table_is_a_hypertable_with_1d_chunks \
