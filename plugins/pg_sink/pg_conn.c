@@ -12,6 +12,7 @@
 #define KEEPALIVE_INTERVAL_S "10"
 #define KEEPALIVE_COUNT "3"
 #define TCP_USER_TIMEOUT_MS "60000"
+#define TARGET_SESSION "read-write"
 
 #define HIDDEN "***" /* stands for a hidden password or quoted conninfo part */
 #define URI_PREFIX "postgresql://"
@@ -287,12 +288,17 @@ int pg_connect(struct pg_sink_ctx *c, char *err, size_t errlen)
 	 * expanded) wins over our defaults. */
 	/* Keepalives and a TCP user timeout make a server that vanished
 	 * without closing the connection (a dead host, a dropped route) an
-	 * error within about a minute instead of a write blocked for hours. */
+	 * error within about a minute instead of a write blocked for hours.
+	 * target_session_attrs=read-write makes libpq skip a read-only server
+	 * (a standby, the old primary after a failover) and try the next host
+	 * of the conninfo; with none left the connect fails and is retried. */
 	const char *const keys[] = {"connect_timeout",    "client_encoding",     "fallback_application_name",
 	                            "keepalives_idle",    "keepalives_interval", "keepalives_count",
-	                            "tcp_user_timeout",   "dbname",              NULL};
-	const char *const vals[] = {timeout, "UTF8", "wmhost pg_sink", KEEPALIVE_IDLE_S, KEEPALIVE_INTERVAL_S,
-	                            KEEPALIVE_COUNT, TCP_USER_TIMEOUT_MS, c->conninfo, NULL};
+	                            "tcp_user_timeout",   "target_session_attrs", "dbname",
+	                            NULL};
+	const char *const vals[] = {timeout,          "UTF8",          "wmhost pg_sink",    KEEPALIVE_IDLE_S,
+	                            KEEPALIVE_INTERVAL_S, KEEPALIVE_COUNT, TCP_USER_TIMEOUT_MS, TARGET_SESSION,
+	                            c->conninfo,      NULL};
 	c->conn = PQconnectdbParams(keys, vals, 1);
 	if (!c->conn || PQstatus(c->conn) != CONNECTION_OK) {
 		connect_error(c, opts, err, errlen);

@@ -89,8 +89,9 @@ pid=$!
 on_exit "psql '$conn' -XAtq -c 'alter system reset default_transaction_read_only' -c 'select pg_reload_conf()'"
 wait_for 20 more_than "$conn" "$t" 300
 read_only on
-wait_for 20 grep -q "read-only" "$T/ro.log"
-sleep 1
+# The open session fails its write (25006); reconnecting, libpq refuses the
+# read-only server (target_session_attrs=read-write) until it is writable.
+wait_for 20 grep -q "session is read-only" "$T/ro.log"
 read_only off
 wait $pid
 rc=$?
@@ -100,6 +101,30 @@ if [ $rc = 0 ] && [ "$got" = "3000/3000" ] && grep -q "will retry: .*read-only" 
 else
 	not_ok "read_only_server_is_retried_until_writable_without_loss (rc $rc, $got rows of 3000)"
 	grep -E "will retry|ERROR|FATAL" "$T/ro.log" | tail -n 10
+fi
+check "read_only_server_is_refused_at_connect_by_default" grep -q "will retry: .*session is read-only" "$T/ro.log"
+
+# The conninfo's own target_session_attrs wins over the sink's read-write:
+# with `any` it connects to the read-only server and its writes fail with
+# 25006, which is retried as well.
+t=$(uniq_table roany)
+pipeline "$T/roany.yaml" pg "$t" "  count: 200
+  time_base: $BASE" "" "{ max_records: 100, max_wait: 50ms }"
+PG_CONNINFO=$conn "$WMHOST" setup "$T/roany.yaml" >"$T/roany.log" 2>&1
+read_only on
+PG_CONNINFO="$conn?target_session_attrs=any" "$WMHOST" run "$T/roany.yaml" >>"$T/roany.log" 2>&1 &
+pid=$!
+wait_for 20 grep -q "will retry: .*read-only transaction" "$T/roany.log"
+read_only off
+wait $pid
+rc=$?
+got=$(psql "$conn" -XAtqc "select count(*) from $t")
+if [ $rc = 0 ] && [ "$got" = 200 ] && grep -q "will retry: .*read-only transaction" "$T/roany.log" &&
+	! grep -q "session is read-only" "$T/roany.log"; then
+	ok "conninfo_target_session_attrs_any_overrides_read_write ($(grep -c 'will retry' "$T/roany.log") retried writes)"
+else
+	not_ok "conninfo_target_session_attrs_any_overrides_read_write (rc $rc, $got rows of 200)"
+	grep -E "will retry|ERROR|FATAL" "$T/roany.log" | tail -n 10
 fi
 
 if out=$("$WMHOST_ROOT/tests/lib/timescale.sh" start "$T/tsr" 2>&1); then
