@@ -248,24 +248,21 @@ static void log_notice(void *arg, const char *msg)
 	PG_API->log(c->inst, WM_LOG_DEBUG, "server: %s", line);
 }
 
-/* libpq's message about a failed connection, without any password value
- * (scrubbed before the message is cut to errlen, so no part survives). */
-static void connect_error(struct pg_sink_ctx *c, const PQconninfoOption *opts, char *err, size_t errlen)
+/* msg without any password value of the conninfo, cut to outlen only after
+ * scrubbing so that no part of one survives. */
+static void scrub_secrets(const struct pg_sink_ctx *c, const PQconninfoOption *opts, const char *msg, char *out,
+                          size_t outlen)
 {
-	if (!c->conn) {
-		snprintf(err, errlen, "out of memory");
-		return;
-	}
 	char *secrets[MAX_SECRETS];
 	int n = find_secrets(c->conninfo, opts, secrets);
-	struct pg_buf msg = {0};
+	struct pg_buf b = {0};
 	if (n >= 0)
-		scrub(PQerrorMessage(c->conn), secrets, (size_t)n, &msg);
-	if (n < 0 || msg.oom)
-		snprintf(err, errlen, "connection failed (out of memory: libpq's message is hidden)");
+		scrub(msg, secrets, (size_t)n, &b);
+	if (n < 0 || b.oom)
+		snprintf(out, outlen, "(out of memory: message hidden)");
 	else
-		copy_message(msg.p, err, errlen);
-	pg_buf_free(&msg);
+		copy_message(b.p, out, outlen);
+	pg_buf_free(&b);
 	for (int i = 0; i < n; i++)
 		free(secrets[i]);
 }
@@ -292,30 +289,40 @@ int pg_connect(struct pg_sink_ctx *c, char *err, size_t errlen)
 	 * target_session_attrs=read-write makes libpq skip a read-only server
 	 * (a standby, the old primary after a failover) and try the next host
 	 * of the conninfo; with none left the connect fails and is retried. */
-	const char *const keys[] = {"connect_timeout",    "client_encoding",     "fallback_application_name",
-	                            "keepalives_idle",    "keepalives_interval", "keepalives_count",
-	                            "tcp_user_timeout",   "target_session_attrs", "dbname",
+	const char *const keys[] = {"connect_timeout",  "client_encoding",      "fallback_application_name",
+	                            "keepalives_idle",  "keepalives_interval",  "keepalives_count",
+	                            "tcp_user_timeout", "target_session_attrs", "dbname",
 	                            NULL};
-	const char *const vals[] = {timeout,          "UTF8",          "wmhost pg_sink",    KEEPALIVE_IDLE_S,
-	                            KEEPALIVE_INTERVAL_S, KEEPALIVE_COUNT, TCP_USER_TIMEOUT_MS, TARGET_SESSION,
-	                            c->conninfo,      NULL};
+	const char *const vals[] = {timeout,             "UTF8",         "wmhost pg_sink",
+	                            KEEPALIVE_IDLE_S,    KEEPALIVE_INTERVAL_S, KEEPALIVE_COUNT,
+	                            TCP_USER_TIMEOUT_MS, TARGET_SESSION,       c->conninfo,
+	                            NULL};
 	c->conn = PQconnectdbParams(keys, vals, 1);
 	if (!c->conn || PQstatus(c->conn) != CONNECTION_OK) {
-		connect_error(c, opts, err, errlen);
+		if (c->conn)
+			scrub_secrets(c, opts, PQerrorMessage(c->conn), err, errlen);
+		else
+			snprintf(err, errlen, "out of memory");
 		PQconninfoFree(opts);
 		pg_disconnect(c);
 		return -1;
 	}
-	PQconninfoFree(opts);
 	PQsetNoticeProcessor(c->conn, log_notice, c);
 	/* Times without a zone (and bounds we print) are read as UTC. */
 	char st[6];
 	if (pg_exec(c, "SET TIME ZONE 'UTC'", st, err, errlen) < 0) {
+		PQconninfoFree(opts);
 		pg_disconnect(c);
 		return -1;
 	}
-	PG_API->log(c->inst, WM_LOG_INFO, "connected to PostgreSQL %d at %s:%s, database %s", PQserverVersion(c->conn),
-	            PQhost(c->conn), PQport(c->conn), PQdb(c->conn));
+	/* Scrubbed too: a database name may equal the password. */
+	struct pg_buf where = {0};
+	pg_buf_printf(&where, "%s:%s, database %s", PQhost(c->conn), PQport(c->conn), PQdb(c->conn));
+	char line[512];
+	scrub_secrets(c, opts, where.oom ? "(out of memory)" : where.p, line, sizeof(line));
+	pg_buf_free(&where);
+	PQconninfoFree(opts);
+	PG_API->log(c->inst, WM_LOG_INFO, "connected to PostgreSQL %d at %s", PQserverVersion(c->conn), line);
 	return 0;
 }
 

@@ -91,6 +91,18 @@ conn_error_case "password_equal_to_the_user_name_is_never_printed" \
 conn_error_case "refused_port_does_not_print_the_password" \
 	"postgresql://wmhost_pw:$p1@$host:$(free_port)/$db" "refused" "$p1"
 
+# The line logged after connecting hides a database name equal to the password.
+sql pg "alter role wmhost_pw password '$db'"
+: >"$T/wm.log"
+pipeline "$T/dbpw.yaml" pg "$(uniq_table dbpw)"
+PG_CONNINFO="postgresql://wmhost_pw:$db@$host:$port/$db" wm setup "$T/dbpw.yaml"
+if grep -q "connected to PostgreSQL .*database \*\*\*" "$T/wm.log" && ! grep -q "database $db" "$T/wm.log"; then
+	ok "connected_line_hides_a_database_name_equal_to_the_password"
+else
+	not_ok "connected_line_hides_a_database_name_equal_to_the_password"; tail -n 5 "$T/wm.log"
+fi
+sql pg "alter role wmhost_pw password '$pw'"
+
 crt=${PG_SOCKET_DIR:-}/server.crt
 if [ -z "${PG_SOCKET_DIR:-}" ] || [ ! -f "$crt" ]; then
 	skip "tls_cases: the PostgreSQL under test was not started by tests/lib/pg.sh (no server.crt)"
