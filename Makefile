@@ -61,6 +61,10 @@ $(BUILD)/tools/%: tests/tools/%.c $(HOST_OBJS) $(wildcard plugins/*/*.c plugins/
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) -o $@ $< $(HOST_OBJS) $(HOST_LIBS) $(if $(wildcard tests/tools/$*.deps),$(shell pkg-config --cflags --libs $$(cat tests/tools/$*.deps)))
 
+# Tools that include a plugin's source rebuild when it changes.
+$(BUILD)/tools/kafka_source_check: $(wildcard plugins/kafka_io/*.c plugins/kafka_io/*.h)
+$(BUILD)/tools/pg_encode_check: $(wildcard plugins/pg_sink/*.c plugins/pg_sink/*.h)
+
 deps:
 	@tests/lib/deps.sh
 

@@ -23,14 +23,16 @@ struct kafka_field_type {
 	enum wm_type type;
 };
 
-/* A consumed topic partition; its index in kafka_io_ctx.streams is the
- * record position's stream. */
+/* One assignment of a consumed topic partition; its index in
+ * kafka_io_ctx.streams is the record position's stream (source.c says when
+ * an index is reused). */
 struct kafka_stream {
 	char *topic;
 	int32_t partition;
+	int active;      /* the partition is assigned to this stream now */
 	int64_t emitted; /* last offset handed to the host (-1: none) */
 	int64_t acked;   /* last offset the host acknowledged (-1: none) */
-	int64_t stored;  /* last offset handed to rd_kafka_offsets_store */
+	int64_t stored;  /* last offset rd_kafka_offsets_store accepted (-1: none) */
 };
 
 struct kafka_io_ctx {

@@ -8,46 +8,88 @@
 #include <string.h>
 #include <time.h>
 
-/* The stream id of a topic partition, registering it on first sight;
- * -1 when out of memory. Ids stay stable for the life of the instance.
- * Only the thread that polls the consumer adds streams, so it may search
- * without the lock; ack() reads under the lock. */
-static int64_t stream_of(struct kafka_io_ctx *c, const char *topic, int32_t partition)
+/* Stream ids. The host acknowledges positions per stream id, in emission
+ * order, so an id stands for one assignment of a partition, not for the
+ * partition: acks that come for an earlier assignment (revoke_timeout
+ * passed, the assignment was lost) must neither be stored into a later one
+ * nor hide that one's acks. When a partition is revoked its stream becomes
+ * inactive, and acks still coming for it are never stored: whoever owns
+ * the partition next (maybe this consumer again) reads those records from
+ * the last commit. Each assignment gets a stream with fresh state, in the
+ * place of an inactive one whose every record is acknowledged (no ack can
+ * come for it any more), so the ids stay bounded by the partitions and
+ * their assignments still in flight. Only the thread that polls the
+ * consumer opens and closes streams, so it may search without the lock;
+ * ack() and the writes here take the lock. */
+
+/* The stream of the partition's current assignment, or -1. */
+static int64_t active_stream(const struct kafka_io_ctx *c, const char *topic, int32_t partition)
 {
 	for (size_t i = 0; i < c->n_streams; i++) {
-		if (c->streams[i].partition == partition && strcmp(c->streams[i].topic, topic) == 0)
+		const struct kafka_stream *s = &c->streams[i];
+		if (s->active && s->partition == partition && strcmp(s->topic, topic) == 0)
 			return (int64_t)i;
 	}
+	return -1;
+}
+
+static void close_streams_locked(struct kafka_io_ctx *c, const char *topic, int32_t partition)
+{
+	for (size_t i = 0; i < c->n_streams; i++) {
+		struct kafka_stream *s = &c->streams[i];
+		if (s->active && (!topic || (s->partition == partition && strcmp(s->topic, topic) == 0)))
+			s->active = 0;
+	}
+}
+
+/* Ends the partition's current assignment (topic NULL: every partition's). */
+static void close_streams(struct kafka_io_ctx *c, const char *topic, int32_t partition)
+{
+	pthread_mutex_lock(&c->streams_lock);
+	close_streams_locked(c, topic, partition);
+	pthread_mutex_unlock(&c->streams_lock);
+}
+
+/* Starts an assignment of the partition: its stream id, with nothing
+ * emitted, acked or stored; -1 when out of memory. */
+static int64_t open_stream(struct kafka_io_ctx *c, const char *topic, int32_t partition)
+{
 	int64_t id = -1;
 	char *t = strdup(topic);
 	if (!t)
 		return -1;
 	pthread_mutex_lock(&c->streams_lock);
-	if (c->n_streams == c->cap_streams) {
-		size_t cap = c->cap_streams ? 2 * c->cap_streams : 16;
-		struct kafka_stream *s = realloc(c->streams, cap * sizeof *s);
-		if (!s) {
-			free(t);
-			goto out;
+	close_streams_locked(c, topic, partition);
+	size_t i = 0;
+	while (i < c->n_streams && (c->streams[i].active || c->streams[i].acked < c->streams[i].emitted))
+		i++;
+	if (i == c->n_streams) {
+		if (c->n_streams == c->cap_streams) {
+			size_t cap = c->cap_streams ? 2 * c->cap_streams : 16;
+			struct kafka_stream *s = realloc(c->streams, cap * sizeof *s);
+			if (!s)
+				goto out;
+			c->streams = s;
+			c->cap_streams = cap;
 		}
-		c->streams = s;
-		c->cap_streams = cap;
+		c->n_streams++;
+	} else {
+		free(c->streams[i].topic);
 	}
-	c->streams[c->n_streams].topic = t;
-	c->streams[c->n_streams].partition = partition;
-	c->streams[c->n_streams].emitted = -1;
-	c->streams[c->n_streams].acked = -1;
-	c->streams[c->n_streams].stored = -1;
-	id = (int64_t)c->n_streams++;
+	c->streams[i] = (struct kafka_stream){
+	    .topic = t, .partition = partition, .active = 1, .emitted = -1, .acked = -1, .stored = -1};
+	t = NULL;
+	id = (int64_t)i;
 out:
 	pthread_mutex_unlock(&c->streams_lock);
+	free(t);
 	return id;
 }
 
-/* Hands acknowledged offsets (offset+1, the next message to read) to
- * librdkafka for the next commit. Runs on the thread that polls: ack() only
- * notes the offset, because the host acks record by record and one store
- * per poll is far cheaper than one per record. */
+/* Hands acknowledged offsets (offset+1, the next message to read) of the
+ * current assignments to librdkafka for the next commit. Runs on the thread
+ * that polls: ack() only notes the offset, because the host acks record by
+ * record and one store per poll is far cheaper than one per record. */
 static void store_acked(struct kafka_io_ctx *c)
 {
 	rd_kafka_topic_partition_list_t *l = NULL;
@@ -55,19 +97,31 @@ static void store_acked(struct kafka_io_ctx *c)
 	pthread_mutex_lock(&c->streams_lock);
 	for (size_t i = 0; i < c->n_streams; i++) {
 		struct kafka_stream *s = &c->streams[i];
-		if (s->acked <= s->stored)
+		if (!s->active || s->acked <= s->stored)
 			continue;
 		if (!l)
 			l = rd_kafka_topic_partition_list_new((int)c->n_streams);
-		rd_kafka_topic_partition_list_add(l, s->topic, s->partition)->offset = s->acked + 1;
-		s->stored = s->acked;
+		rd_kafka_topic_partition_t *p = rd_kafka_topic_partition_list_add(l, s->topic, s->partition);
+		p->offset = s->acked + 1;
+		p->opaque = (void *)(uintptr_t)i;
 	}
 	pthread_mutex_unlock(&c->streams_lock);
 	if (!l)
 		return;
 	rd_kafka_resp_err_t err = rd_kafka_offsets_store(c->rk, l);
+	/* Only what librdkafka took counts as stored; the rest is tried again
+	 * with the stream's next ack. */
+	pthread_mutex_lock(&c->streams_lock);
 	for (int i = 0; i < l->cnt; i++) {
-		rd_kafka_resp_err_t e = err ? err : l->elems[i].err;
+		rd_kafka_topic_partition_t *p = &l->elems[i];
+		struct kafka_stream *s = &c->streams[(uintptr_t)p->opaque];
+		int taken = err != RD_KAFKA_RESP_ERR__INVALID_ARG && p->err == RD_KAFKA_RESP_ERR_NO_ERROR;
+		if (taken && p->offset - 1 > s->stored)
+			s->stored = p->offset - 1;
+	}
+	pthread_mutex_unlock(&c->streams_lock);
+	for (int i = 0; i < l->cnt; i++) {
+		rd_kafka_resp_err_t e = err == RD_KAFKA_RESP_ERR__INVALID_ARG ? err : l->elems[i].err;
 		if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
 			/* The partition was revoked meanwhile: its new owner
 			 * reads from the last commit, so nothing is lost. */
@@ -190,8 +244,9 @@ void kafka_source_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka
 	describe(parts, names, sizeof names);
 	if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
 		API->log(c->inst, WM_LOG_INFO, "assigned: %s", parts->cnt ? names : "(nothing)");
+		/* Out of memory here, the partition's first message opens it. */
 		for (int i = 0; i < parts->cnt; i++)
-			stream_of(c, parts->elems[i].topic, parts->elems[i].partition);
+			open_stream(c, parts->elems[i].topic, parts->elems[i].partition);
 		rd_kafka_error_t *e = NULL;
 		rd_kafka_resp_err_t aerr = RD_KAFKA_RESP_ERR_NO_ERROR;
 		if (cooperative)
@@ -222,8 +277,11 @@ void kafka_source_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka
 		/* On close, kafka_source_close() has just committed. */
 		if (!c->closing && !rd_kafka_assignment_lost(rk))
 			commit_sync(c, "on revoke", c->revoke_timeout_ms);
+		for (int i = 0; i < parts->cnt; i++)
+			close_streams(c, parts->elems[i].topic, parts->elems[i].partition);
 	} else {
 		API->log(c->inst, WM_LOG_ERROR, "rebalance failed: %s", rd_kafka_err2str(err));
+		close_streams(c, NULL, 0);
 	}
 	if (cooperative) {
 		rd_kafka_error_t *e = rd_kafka_incremental_unassign(rk, parts);
@@ -245,7 +303,9 @@ static void note_emitted(struct kafka_io_ctx *c, int64_t stream, int64_t offset)
 static int consume_message(struct kafka_io_ctx *c, struct wm_emitter *em, const rd_kafka_message_t *m)
 {
 	const char *topic = rd_kafka_topic_name(m->rkt);
-	int64_t stream = stream_of(c, topic, m->partition);
+	int64_t stream = active_stream(c, topic, m->partition);
+	if (stream < 0)
+		stream = open_stream(c, topic, m->partition);
 	char why[512], reason[768];
 	struct wm_record *r = NULL;
 	if (stream < 0) {
