@@ -279,17 +279,35 @@ void kafka_source_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka
 			commit_sync(c, "on revoke", c->revoke_timeout_ms);
 		for (int i = 0; i < parts->cnt; i++)
 			close_streams(c, parts->elems[i].topic, parts->elems[i].partition);
-	} else {
-		API->log(c->inst, WM_LOG_ERROR, "rebalance failed: %s", rd_kafka_err2str(err));
-		close_streams(c, NULL, 0);
+		if (cooperative) {
+			rd_kafka_error_t *e = rd_kafka_incremental_unassign(rk, parts);
+			if (e)
+				rd_kafka_error_destroy(e);
+		} else {
+			rd_kafka_assign(rk, NULL);
+		}
+		return;
 	}
-	if (cooperative) {
-		rd_kafka_error_t *e = rd_kafka_incremental_unassign(rk, parts);
-		if (e)
+	/* Any other error: rdkafka.h wants rd_kafka_assign(rk, NULL) to bring
+	 * the assignment back in sync. librdkafka 2.0 refuses that under the
+	 * cooperative protocol (__STATE), so there the whole current assignment
+	 * is unassigned incrementally, which ends in the same state. */
+	API->log(c->inst, WM_LOG_ERROR, "rebalance failed: %s", rd_kafka_err2str(err));
+	close_streams(c, NULL, 0);
+	rd_kafka_resp_err_t uerr = rd_kafka_assign(rk, NULL);
+	if (uerr == RD_KAFKA_RESP_ERR__STATE && cooperative) {
+		rd_kafka_topic_partition_list_t *cur = NULL;
+		uerr = rd_kafka_assignment(rk, &cur);
+		rd_kafka_error_t *e = uerr ? NULL : rd_kafka_incremental_unassign(rk, cur);
+		if (e) {
+			uerr = rd_kafka_error_code(e);
 			rd_kafka_error_destroy(e);
-	} else {
-		rd_kafka_assign(rk, NULL);
+		}
+		if (cur)
+			rd_kafka_topic_partition_list_destroy(cur);
 	}
+	if (uerr)
+		API->log(c->inst, WM_LOG_ERROR, "unassigning after the failed rebalance: %s", rd_kafka_err2str(uerr));
 }
 
 /* `emitted` is written and read (wait_acks, in the rebalance callback) by

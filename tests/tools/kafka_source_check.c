@@ -1,7 +1,8 @@
 /* Checks kafka_io's source bookkeeping against librdkafka's mock cluster
  * (no broker, no host): which acknowledged offsets reach the group's commit
- * across revokes and assignments. Calls the plugin's functions directly;
- * prints one "ok - ..." / "not ok - ..." line per property. */
+ * across revokes and assignments, and how a rebalance error leaves the
+ * assignment. Calls the plugin's functions directly; prints one
+ * "ok - ..." / "not ok - ..." line per property. */
 #include "../../plugins/kafka_io/source.c"
 
 #include <librdkafka/rdkafka_mock.h>
@@ -11,6 +12,8 @@ const struct wm_host_api *API;
 
 #define TOPIC "t"
 #define WAIT_MS 10000
+#define POLL_MS 100
+#define ARBITRARY_ERROR RD_KAFKA_RESP_ERR__FAIL
 
 static int failures;
 
@@ -176,6 +179,47 @@ static void stream_ids_stay_bounded(void)
 	consumer_free(&c);
 }
 
+/* rdkafka.h: for a rebalance error other than assign/revoke the
+ * application must call rd_kafka_assign(rk, NULL), also with the
+ * cooperative protocol. */
+static void rebalance_error_clears_the_assignment(void)
+{
+	struct kafka_io_ctx c;
+	consumer(&c, "cooperative-sticky");
+	rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
+	rd_kafka_topic_partition_list_add(sub, TOPIC, RD_KAFKA_PARTITION_UA);
+	rd_kafka_subscribe(c.rk, sub);
+	rd_kafka_topic_partition_list_destroy(sub);
+	rd_kafka_topic_partition_list_t *a = NULL;
+	for (int64_t until = fake_mono_us() + WAIT_MS * 1000; fake_mono_us() < until;) {
+		rd_kafka_message_t *m = rd_kafka_consumer_poll(c.rk, POLL_MS);
+		if (m)
+			rd_kafka_message_destroy(m);
+		if (a)
+			rd_kafka_topic_partition_list_destroy(a);
+		a = NULL;
+		if (rd_kafka_assignment(c.rk, &a) == RD_KAFKA_RESP_ERR_NO_ERROR && a->cnt > 0)
+			break;
+	}
+	int joined = a && a->cnt == 1 && strcmp(rd_kafka_rebalance_protocol(c.rk), "COOPERATIVE") == 0;
+	report(joined, "cooperative_member_is_assigned_the_partition");
+	if (a)
+		rd_kafka_topic_partition_list_destroy(a);
+	a = NULL;
+	/* the error's partition list is the callback's to ignore */
+	rd_kafka_topic_partition_list_t *none = rd_kafka_topic_partition_list_new(0);
+	kafka_source_rebalance_cb(c.rk, ARBITRARY_ERROR, none, &c);
+	rd_kafka_topic_partition_list_destroy(none);
+	int cleared = rd_kafka_assignment(c.rk, &a) == RD_KAFKA_RESP_ERR_NO_ERROR && a->cnt == 0;
+	report(joined && cleared, "rebalance_error_unassigns_everything_with_the_cooperative_protocol");
+	report(active_stream(&c, TOPIC, 0) < 0, "rebalance_error_ends_the_streams");
+	if (a)
+		rd_kafka_topic_partition_list_destroy(a);
+	c.closing = 1;
+	rd_kafka_consumer_close(c.rk);
+	consumer_free(&c);
+}
+
 int main(void)
 {
 	static struct wm_host_api api;
@@ -188,5 +232,6 @@ int main(void)
 	late_acks_are_not_stored();
 	refused_store_is_not_taken_as_stored();
 	stream_ids_stay_bounded();
+	rebalance_error_clears_the_assignment();
 	return failures ? 1 : 0;
 }

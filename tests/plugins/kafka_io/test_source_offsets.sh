@@ -2,7 +2,8 @@
 # kafka_io's source offset bookkeeping against librdkafka's mock cluster, no
 # broker (tests/tools/kafka_source_check): acks of a revoked assignment are
 # never stored, a store librdkafka refuses is not taken as done, stream ids
-# of finished assignments are reused.
+# of finished assignments are reused, a rebalance error unassigns everything
+# (rd_kafka_assign(rk, NULL), also with the cooperative protocol).
 . "$WMHOST_ROOT/tests/lib/common.sh"
 tool="${WMHOST_TOOLS:-$WMHOST_ROOT/build/tools}/kafka_source_check"
 if [ ! -x "$tool" ]; then
