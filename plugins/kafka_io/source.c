@@ -361,11 +361,24 @@ static int consume_message(struct kafka_io_ctx *c, struct wm_emitter *em, const 
  * logged when they change, and only fatal ones stop the pipeline. */
 static int consume_error(struct kafka_io_ctx *c, const rd_kafka_message_t *m)
 {
-	char fatal[512];
+	char fatal[512], where[320] = "";
 	if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
 		return 0;
+	if (m->rkt)
+		snprintf(where, sizeof where, "topic %s partition %" PRId32 ": ", rd_kafka_topic_name(m->rkt),
+		         m->partition);
 	if (rd_kafka_fatal_error(c->rk, fatal, sizeof fatal)) {
 		API->log(c->inst, WM_LOG_ERROR, "consumer cannot continue: %s", fatal);
+		return -1;
+	}
+	/* auto_offset_reset: error and a partition without a valid committed
+	 * offset: librdkafka fetches nothing more from it, so going on would
+	 * look healthy while consuming nothing. */
+	if (m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET) {
+		API->log(c->inst, WM_LOG_ERROR,
+		         "%sno valid committed offset to start from and auto_offset_reset is 'error' (%s); commit an "
+		         "offset for group '%s' or set auto_offset_reset to earliest or latest",
+		         where, rd_kafka_message_errstr(m), c->group_id);
 		return -1;
 	}
 	if (m->err != c->last_consume_err) {
@@ -373,7 +386,7 @@ static int consume_error(struct kafka_io_ctx *c, const rd_kafka_message_t *m)
 			API->log(c->inst, WM_LOG_WARN, "topic '%s' does not exist (yet); `wmhost setup` creates it",
 			         c->topic);
 		else
-			API->log(c->inst, WM_LOG_WARN, "consumer: %s", rd_kafka_message_errstr(m));
+			API->log(c->inst, WM_LOG_WARN, "consumer: %s%s", where, rd_kafka_message_errstr(m));
 		c->last_consume_err = m->err;
 	}
 	return 0;

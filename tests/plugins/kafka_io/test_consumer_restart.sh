@@ -2,7 +2,8 @@
 # kafka_io source restarts: a consumer stopped with SIGTERM mid-stream
 # resumes exactly after its last durable batch (no gap, no duplicate); one
 # killed with SIGKILL resumes from its last commit (no gap; at most the
-# records since that commit come again).
+# records since that commit come again); auto_offset_reset: error fails the
+# pipeline when a partition has no commit to start from.
 . "${WMHOST_ROOT:-$PWD}/tests/plugins/kafka_io/lib.sh"
 need_kafka
 N=6000
@@ -70,4 +71,36 @@ echo "# killed after $(lines "$T/crash"); the restart consumed $(lines "$T/after
 check "consumer_kill9_resumes_without_gap" cmp -s "$T/crash.seqs" "$T/want.seqs"
 # about one commit interval of records (the sink takes ~2000/s here)
 check "consumer_kill9_replays_at_most_the_uncommitted_records" test "$dups" -le 3000
+
+# auto_offset_reset: error: a group without a committed offset cannot start,
+# and the source fails (exit 1) naming topic and partition instead of
+# running on while it consumes nothing; a group with commits starts.
+reset_error() {
+	cat >"$T/$1.yaml" <<EOF
+name: $1
+source:
+  plugin: kafka_io
+  brokers: \${KAFKA_BROKERS}
+  topic: $TOPIC
+  group_id: $2
+  auto_offset_reset: error
+sink: { plugin: flaky, out: $T/$1 }
+EOF
+}
+reset_error noreset g3-$TOPIC
+timeout 60 "$WMHOST" run "$T/noreset.yaml" >/dev/null 2>"$T/noreset.err"
+rc=$?
+check "auto_offset_reset_error_without_a_commit_fails_the_pipeline" test $rc -eq 1
+check "auto_offset_reset_error_names_topic_and_partition" \
+	grep -Eq "ERROR .*topic $TOPIC partition [0-9]+: no valid committed offset .*auto_offset_reset is 'error'" \
+	"$T/noreset.err"
+[ $rc -eq 1 ] || sed 's/^/# /' "$T/noreset.err" | tail -n 5
+reset_error committed g1-$TOPIC
+wmhost_bg committed run "$T/committed.yaml"
+pid=$BG_PID
+wait_for 30 grep -q 'assigned: ' "$T/committed.err"
+sleep 3
+stop_wait "$pid"
+rc=$?
+check "auto_offset_reset_error_with_commits_consumes_from_them" test $rc -eq 0 -a "$(lines "$T/committed")" -eq 0
 sanitizer_check
