@@ -64,7 +64,10 @@ static const struct wm_option kafka_options[] = {
 	{NULL, 0, NULL, 0, 0, NULL, 0, NULL, NULL},
 };
 
-/* Settings the plugin owns because its delivery guarantees depend on them. */
+/* Settings the plugin owns because its delivery guarantees depend on them
+ * (or it has an option for them). `properties` may not set them, under
+ * their names or under any other (an alias, a topic-level name): after
+ * each key librdkafka's values of these are read back and compared. */
 static const struct {
 	const char *key;
 	const char *why;
@@ -73,10 +76,14 @@ static const struct {
 	{"metadata.broker.list", "use the option 'brokers'"},
 	{"group.id", "use the option 'group_id'"},
 	{"enable.auto.offset.store", "kafka_io stores offsets only after the sink acknowledged them"},
+	{"enable.auto.commit", "kafka_io commits acknowledged offsets every 'commit_interval'"},
+	{"auto.commit.interval.ms", "use the option 'commit_interval'"},
+	{"auto.offset.reset", "use the option 'auto_offset_reset'"},
 	{"enable.idempotence", "kafka_io always produces idempotently"},
 	{"message.timeout.ms", "use the option 'delivery_timeout'"},
 	{"delivery.report.only.error", "kafka_io needs every delivery report to know when a batch is durable"},
 };
+#define N_MANAGED (sizeof managed_properties / sizeof managed_properties[0])
 
 /* librdkafka's syslog-style levels (0 emerg .. 7 debug). */
 #define RDK_LEVEL_WARNING 4
@@ -141,30 +148,101 @@ static char *xstrdup(const char *s)
 	return s ? strdup(s) : NULL;
 }
 
+/* A property's value as librdkafka reads it back: the global one (for a
+ * topic-level key the default topic configuration's) and the topic-level
+ * one of the same name, as "global\x1ftopic" ("" for an unset one).
+ * malloc'ed; NULL when out of memory. */
+static char *read_back(rd_kafka_conf_t *conf, const char *key)
+{
+	rd_kafka_topic_conf_t *tconf = rd_kafka_conf_get_default_topic_conf(conf);
+	size_t gn = 0, tn = 0;
+	if (rd_kafka_conf_get(conf, key, NULL, &gn) != RD_KAFKA_CONF_OK)
+		gn = 0;
+	if (!tconf || rd_kafka_topic_conf_get(tconf, key, NULL, &tn) != RD_KAFKA_CONF_OK)
+		tn = 0;
+	char *v = malloc(gn + tn + 2);
+	if (!v)
+		return NULL;
+	size_t used = gn;
+	if (!gn || rd_kafka_conf_get(conf, key, v, &used) != RD_KAFKA_CONF_OK)
+		v[0] = '\0';
+	char *t = v + strlen(v);
+	*t++ = '\x1f';
+	used = tn;
+	if (!tn || rd_kafka_topic_conf_get(tconf, key, t, &used) != RD_KAFKA_CONF_OK)
+		*t = '\0';
+	return v;
+}
+
+/* The first managed setting whose value differs from before[], or -1; -2
+ * when out of memory. */
+static int managed_changed(rd_kafka_conf_t *conf, char *const before[N_MANAGED])
+{
+	for (size_t m = 0; m < N_MANAGED; m++) {
+		char *now = read_back(conf, managed_properties[m].key);
+		if (!now)
+			return -2;
+		int changed = strcmp(now, before[m]) != 0;
+		free(now);
+		if (changed)
+			return (int)m;
+	}
+	return -1;
+}
+
 /* Reads `properties:` into conf; errors name the key and librdkafka's reason. */
 static int apply_properties(const struct wm_config *cfg, rd_kafka_conf_t *conf, char *err, size_t errlen)
 {
 	const struct wm_config *props = API->cfg_get(cfg, "properties");
-	if (!props)
+	if (!props || API->cfg_len(props) == 0)
 		return 0;
+	char *before[N_MANAGED] = {0};
+	int rc = -1;
+	/* topic-level keys read back the same before and after the first one */
+	if (!rd_kafka_conf_get_default_topic_conf(conf))
+		rd_kafka_conf_set_default_topic_conf(conf, rd_kafka_topic_conf_new());
+	for (size_t m = 0; m < N_MANAGED; m++) {
+		if (!(before[m] = read_back(conf, managed_properties[m].key)))
+			goto oom;
+	}
 	for (size_t i = 0; i < API->cfg_len(props); i++) {
 		const char *key = API->cfg_key_at(props, i);
 		const char *value = API->cfg_scalar(API->cfg_at(props, i));
 		char why[512];
-		for (size_t m = 0; m < sizeof managed_properties / sizeof managed_properties[0]; m++) {
-			if (strcmp(key, managed_properties[m].key) == 0)
-				return API->cfg_errorf(props, key, err, errlen, "set by kafka_io: %s",
-				                       managed_properties[m].why);
+		for (size_t m = 0; m < N_MANAGED; m++) {
+			if (strcmp(key, managed_properties[m].key) == 0) {
+				API->cfg_errorf(props, key, err, errlen, "set by kafka_io: %s", managed_properties[m].why);
+				goto out;
+			}
 		}
-		if (!value)
-			return API->cfg_errorf(props, key, err, errlen, "librdkafka properties take scalar values");
+		if (!value) {
+			API->cfg_errorf(props, key, err, errlen, "librdkafka properties take scalar values");
+			goto out;
+		}
 		if (conf_set(conf, key, value, why, sizeof why) != 0) {
 			if (is_sensitive(key))
-				return API->cfg_errorf(props, key, err, errlen, "librdkafka rejected the value");
-			return API->cfg_errorf(props, key, err, errlen, "librdkafka: %s", why);
+				API->cfg_errorf(props, key, err, errlen, "librdkafka rejected the value");
+			else
+				API->cfg_errorf(props, key, err, errlen, "librdkafka: %s", why);
+			goto out;
+		}
+		int m = managed_changed(conf, before);
+		if (m == -2)
+			goto oom;
+		if (m >= 0) {
+			API->cfg_errorf(props, key, err, errlen, "sets %s, which is set by kafka_io: %s",
+			                managed_properties[m].key, managed_properties[m].why);
+			goto out;
 		}
 	}
-	return 0;
+	rc = 0;
+	goto out;
+oom:
+	snprintf(err, errlen, "out of memory");
+out:
+	for (size_t m = 0; m < N_MANAGED; m++)
+		free(before[m]);
+	return rc;
 }
 
 /* Reads a free-form map option into key/value pairs. */

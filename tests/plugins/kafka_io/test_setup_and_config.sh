@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # kafka_io setup and configuration: `wmhost setup` creates the topic as
-# configured and is idempotent; settings librdkafka rejects are config errors
-# (exit 2) naming the key.
+# configured and is idempotent; settings librdkafka rejects, and settings
+# the plugin manages (under any name), are config errors (exit 2) naming
+# the key.
 . "${WMHOST_ROOT:-$PWD}/tests/plugins/kafka_io/lib.sh"
 need_kafka
 TOPIC=$(new_topic setup)
@@ -99,6 +100,56 @@ config_error managed_property_is_refused \
 	"  group_id: g
   properties: { enable.auto.offset.store: true }" \
 	'enable\.auto\.offset\.store.*set by kafka_io'
+# Managed settings are refused under any name: librdkafka's values are read
+# back after each key, so aliases and topic-level names cannot change them.
+config_error managed_offset_settings_are_refused \
+	"  group_id: g
+  properties: { enable.auto.commit: false }" \
+	'enable\.auto\.commit: set by kafka_io'
+config_error commit_interval_property_is_refused \
+	"  group_id: g
+  properties: { auto.commit.interval.ms: 5000 }" \
+	"auto\.commit\.interval\.ms: set by kafka_io: use the option 'commit_interval'"
+config_error auto_offset_reset_property_is_refused \
+	"  group_id: g
+  properties: { auto.offset.reset: latest }" \
+	"auto\.offset\.reset: set by kafka_io: use the option 'auto_offset_reset'"
+config_error legacy_alias_of_a_managed_property_is_refused \
+	"  group_id: g
+  properties: { auto.commit.enable: false }" \
+	'auto\.commit\.enable: sets enable\.auto\.commit, which is set by kafka_io'
+config_error topic_level_name_of_a_managed_property_is_refused \
+	"  group_id: g
+  properties: { linger.ms: 5, topic.auto.offset.reset: latest }" \
+	'topic\.auto\.offset\.reset: sets auto\.offset\.reset, which is set by kafka_io'
+# sink_config_error NAME PROPERTIES EXPECTED-STDERR-REGEX: like config_error,
+# for a sink with these properties.
+sink_config_error() {
+	cat >"$T/$1.yaml" <<EOF
+name: $1
+source: { plugin: counting, count: 1 }
+sink: { plugin: kafka_io, brokers: "\${KAFKA_BROKERS}", topic: $TOPIC, properties: $2 }
+EOF
+	"$WMHOST" check "$T/$1.yaml" >/dev/null 2>"$T/$1.err"
+	local rc=$?
+	if [ $rc -eq 2 ] && grep -Eq "$3" "$T/$1.err"; then
+		ok "$1"
+	else
+		not_ok "$1"
+		echo "# exit $rc, stderr:"
+		sed 's/^/# /' "$T/$1.err"
+	fi
+}
+sink_config_error alias_of_message_timeout_is_refused "{ delivery.timeout.ms: 5000 }" \
+	"\.yaml:[0-9]+:[0-9]+: delivery\.timeout\.ms: sets message\.timeout\.ms, which is set by kafka_io: use the option 'delivery_timeout'"
+sink_config_error topic_name_of_message_timeout_is_refused "{ topic.message.timeout.ms: 5000 }" \
+	'topic\.message\.timeout\.ms: sets message\.timeout\.ms'
+cat >"$T/sink-ok.yaml" <<EOF
+name: sink-ok
+source: { plugin: counting, count: 1 }
+sink: { plugin: kafka_io, brokers: "\${KAFKA_BROKERS}", topic: $TOPIC, properties: { linger.ms: 5, compression.type: zstd } }
+EOF
+check "unmanaged_properties_are_accepted" "$WMHOST" check "$T/sink-ok.yaml"
 config_error source_without_group_id_is_config_error "" "needs 'group_id'"
 config_error bad_auto_offset_reset_is_config_error \
 	"  group_id: g
