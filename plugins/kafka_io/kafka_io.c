@@ -85,6 +85,14 @@ static const struct {
 };
 #define N_MANAGED (sizeof managed_properties / sizeof managed_properties[0])
 
+/* The ranges (CONFIGURATION.md, rd_kafka_AdminOptions_set_*_timeout) of
+ * the librdkafka settings options are passed to, checked where the option
+ * is read so the error names the option and its place in the file. */
+#define RDK_MESSAGE_TIMEOUT_MAX_MS INT64_C(2147483647)    /* message.timeout.ms */
+#define RDK_AUTO_COMMIT_INTERVAL_MAX_MS INT64_C(86400000) /* auto.commit.interval.ms */
+#define RDK_RECEIVE_MESSAGE_MAX_BYTES INT64_C(2147483647) /* receive.message.max.bytes */
+#define RDK_ADMIN_TIMEOUT_MAX_MS INT64_C(3600000)         /* admin request and operation timeouts */
+
 /* librdkafka's syslog-style levels (0 emerg .. 7 debug). */
 #define RDK_LEVEL_WARNING 4
 #define RDK_LEVEL_INFO 6
@@ -211,7 +219,8 @@ static int apply_properties(const struct wm_config *cfg, rd_kafka_conf_t *conf, 
 		char why[512];
 		for (size_t m = 0; m < N_MANAGED; m++) {
 			if (strcmp(key, managed_properties[m].key) == 0) {
-				API->cfg_errorf(props, key, err, errlen, "set by kafka_io: %s", managed_properties[m].why);
+				API->cfg_errorf(props, key, err, errlen, "set by kafka_io: %s",
+				                managed_properties[m].why);
 				goto out;
 			}
 		}
@@ -348,8 +357,11 @@ static int sink_conf(struct kafka_io_ctx *c, const struct wm_config *cfg, rd_kaf
 		return -1;
 	}
 	int64_t delivery_ms = API->cfg_duration_ms(cfg, "delivery_timeout");
-	if (delivery_ms <= 0)
-		return API->cfg_errorf(cfg, "delivery_timeout", err, errlen, "must be positive");
+	if (delivery_ms <= 0 || delivery_ms > RDK_MESSAGE_TIMEOUT_MAX_MS)
+		return API->cfg_errorf(cfg, "delivery_timeout", err, errlen,
+		                       "must be between 1ms and %" PRId64
+		                       "ms (about 24.8 days), the range of librdkafka's message.timeout.ms",
+		                       RDK_MESSAGE_TIMEOUT_MAX_MS);
 	if (conf_set(conf, "enable.idempotence", "true", err, errlen) ||
 	    conf_set_int(conf, "message.timeout.ms", delivery_ms, err, errlen))
 		return -1;
@@ -380,8 +392,16 @@ static int source_conf(struct kafka_io_ctx *c, const struct wm_config *cfg, rd_k
 	}
 	if (c->poll_interval_ms <= 0)
 		return API->cfg_errorf(cfg, "poll_interval", err, errlen, "must be positive");
-	if (commit_ms <= 0)
-		return API->cfg_errorf(cfg, "commit_interval", err, errlen, "must be positive");
+	if (commit_ms <= 0 || commit_ms > RDK_AUTO_COMMIT_INTERVAL_MAX_MS)
+		return API->cfg_errorf(cfg, "commit_interval", err, errlen,
+		                       "must be between 1ms and %" PRId64 "ms (1 day), the range of librdkafka's "
+		                       "auto.commit.interval.ms",
+		                       RDK_AUTO_COMMIT_INTERVAL_MAX_MS);
+	if (c->max_message_size < 1 || c->max_message_size > RDK_RECEIVE_MESSAGE_MAX_BYTES)
+		return API->cfg_errorf(cfg, "max_message_size", err, errlen,
+		                       "must be between 1 byte and %" PRId64 " bytes (librdkafka receives no larger "
+		                       "message: receive.message.max.bytes)",
+		                       RDK_RECEIVE_MESSAGE_MAX_BYTES);
 	if (read_field_types(c, cfg, err, errlen) != 0)
 		return -1;
 	if (conf_set(conf, "group.id", group, err, errlen) || conf_set(conf, "auto.offset.reset", reset, err, errlen) ||
@@ -440,6 +460,12 @@ static int kafka_init(struct wm_instance *inst, const struct wm_config *cfg, enu
 	}
 	if (API->cfg_int(cfg, "replication_factor") < 1 || API->cfg_int(cfg, "replication_factor") > INT16_MAX) {
 		API->cfg_errorf(cfg, "replication_factor", err, errlen, "must be at least 1");
+		goto fail;
+	}
+	if (c->setup_timeout_ms <= 0 || c->setup_timeout_ms > RDK_ADMIN_TIMEOUT_MAX_MS) {
+		API->cfg_errorf(cfg, "setup_timeout", err, errlen,
+		                "must be between 1ms and %" PRId64 "ms (1 hour), as librdkafka's admin requests",
+		                RDK_ADMIN_TIMEOUT_MAX_MS);
 		goto fail;
 	}
 	if (read_pairs(cfg, "topic_config", &c->topic_config, &c->n_topic_config) != 0) {

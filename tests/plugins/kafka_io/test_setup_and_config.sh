@@ -122,13 +122,13 @@ config_error topic_level_name_of_a_managed_property_is_refused \
 	"  group_id: g
   properties: { linger.ms: 5, topic.auto.offset.reset: latest }" \
 	'topic\.auto\.offset\.reset: sets auto\.offset\.reset, which is set by kafka_io'
-# sink_config_error NAME PROPERTIES EXPECTED-STDERR-REGEX: like config_error,
-# for a sink with these properties.
+# sink_config_error NAME SINK-SETTINGS EXPECTED-STDERR-REGEX: like
+# config_error, for a sink with these settings (YAML flow style).
 sink_config_error() {
 	cat >"$T/$1.yaml" <<EOF
 name: $1
 source: { plugin: counting, count: 1 }
-sink: { plugin: kafka_io, brokers: "\${KAFKA_BROKERS}", topic: $TOPIC, properties: $2 }
+sink: { plugin: kafka_io, brokers: "\${KAFKA_BROKERS}", topic: $TOPIC, $2 }
 EOF
 	"$WMHOST" check "$T/$1.yaml" >/dev/null 2>"$T/$1.err"
 	local rc=$?
@@ -140,9 +140,9 @@ EOF
 		sed 's/^/# /' "$T/$1.err"
 	fi
 }
-sink_config_error alias_of_message_timeout_is_refused "{ delivery.timeout.ms: 5000 }" \
+sink_config_error alias_of_message_timeout_is_refused "properties: { delivery.timeout.ms: 5000 }" \
 	"\.yaml:[0-9]+:[0-9]+: delivery\.timeout\.ms: sets message\.timeout\.ms, which is set by kafka_io: use the option 'delivery_timeout'"
-sink_config_error topic_name_of_message_timeout_is_refused "{ topic.message.timeout.ms: 5000 }" \
+sink_config_error topic_name_of_message_timeout_is_refused "properties: { topic.message.timeout.ms: 5000 }" \
 	'topic\.message\.timeout\.ms: sets message\.timeout\.ms'
 cat >"$T/sink-ok.yaml" <<EOF
 name: sink-ok
@@ -150,6 +150,32 @@ source: { plugin: counting, count: 1 }
 sink: { plugin: kafka_io, brokers: "\${KAFKA_BROKERS}", topic: $TOPIC, properties: { linger.ms: 5, compression.type: zstd } }
 EOF
 check "unmanaged_properties_are_accepted" "$WMHOST" check "$T/sink-ok.yaml"
+# Options that become librdkafka settings are checked against librdkafka's
+# ranges where they are read, so the error names the option and its line.
+sink_config_error delivery_timeout_beyond_librdkafka_range_is_config_error "delivery_timeout: 30d" \
+	'\.yaml:[0-9]+:[0-9]+: delivery_timeout: must be between 1ms and 2147483647ms'
+config_error commit_interval_beyond_librdkafka_range_is_config_error \
+	"  group_id: g
+  commit_interval: 2d" \
+	'\.yaml:[0-9]+:[0-9]+: commit_interval: must be between 1ms and 86400000ms'
+config_error zero_max_message_size_is_config_error \
+	"  group_id: g
+  max_message_size: 0" \
+	'\.yaml:[0-9]+:[0-9]+: max_message_size: must be between 1 byte and'
+config_error setup_timeout_beyond_librdkafka_range_is_config_error \
+	"  group_id: g
+  setup_timeout: 2h" \
+	'\.yaml:[0-9]+:[0-9]+: setup_timeout: must be between 1ms and 3600000ms'
+cat >"$T/limits-ok.yaml" <<EOF
+pipelines:
+  - name: limits-sink
+    source: { plugin: counting, count: 1 }
+    sink: { plugin: kafka_io, brokers: "\${KAFKA_BROKERS}", topic: $TOPIC, delivery_timeout: 24d, setup_timeout: 1h }
+  - name: limits-source
+    source: { plugin: kafka_io, brokers: "\${KAFKA_BROKERS}", topic: $TOPIC, group_id: g, commit_interval: 1d, max_message_size: 1 }
+    sink: { plugin: console }
+EOF
+check "options_at_the_ends_of_librdkafka_ranges_are_accepted" "$WMHOST" check "$T/limits-ok.yaml"
 config_error source_without_group_id_is_config_error "" "needs 'group_id'"
 config_error bad_auto_offset_reset_is_config_error \
 	"  group_id: g
