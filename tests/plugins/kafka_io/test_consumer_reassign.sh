@@ -69,7 +69,7 @@ stable() {
 # again from the group's commit, and must commit up to the end.
 TOPIC=$(new_topic back)
 one_partition_topic "$TOPIC"
-member a "$TOPIC" zz-a 100ms 20 1000
+member a "$TOPIC" zz-a 300ms 20 1000
 a=$BG_PID
 wait_for 30 has_lines "$T/a" 20
 "$tool" hold "$KAFKA_BROKERS" "g-$TOPIC" "$TOPIC" aa-hold >"$T/hold.out" 2>"$T/hold.err" &
