@@ -90,7 +90,6 @@ static const struct wm_host_api g_api = {
 	.record_to_json_buf = wmh_record_to_json_buf,
 	.batch_finish = wmh_batch_finish,
 	.parse_time = wmh_parse_rfc3339,
-	.format_time = wmh_format_time,
 };
 
 const struct wm_host_api *wmh_host_api(void)

@@ -8,6 +8,7 @@
 #include "utf8.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -106,19 +107,44 @@ static int write_file(struct wmh_pipeline *pl, const struct wm_record *r, const 
 	}
 	int rc = 0;
 	pthread_mutex_lock(&pl->dlq_mu);
-	if (!pl->dlq_file) {
-		pl->dlq_file = fopen(pl->dlq_path, "a");
-		if (!pl->dlq_file) {
+	/* The path must still name the open file: a directory removed or a
+	 * file moved away would otherwise swallow dead letters that look
+	 * durable. Reopen (or fail, and be retried) instead. */
+	struct stat at_path, open_file;
+	if (pl->dlq_fd >= 0 && (stat(pl->dlq_path, &at_path) != 0 || fstat(pl->dlq_fd, &open_file) != 0 ||
+	                        at_path.st_dev != open_file.st_dev || at_path.st_ino != open_file.st_ino)) {
+		close(pl->dlq_fd);
+		pl->dlq_fd = -1;
+	}
+	if (pl->dlq_fd < 0) {
+		pl->dlq_fd = open(pl->dlq_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+		if (pl->dlq_fd < 0) {
 			wmh_log(WM_LOG_ERROR, pl->name, NULL, "cannot open dead-letter file %s: %s", pl->dlq_path,
 			        strerror(errno));
 			rc = -1;
 		}
 	}
 	if (rc == 0) {
-		if (fwrite(sb.buf, 1, sb.len, pl->dlq_file) != sb.len || fflush(pl->dlq_file) != 0 ||
-		    fdatasync(fileno(pl->dlq_file)) != 0) {
+		off_t before = fstat(pl->dlq_fd, &open_file) == 0 ? open_file.st_size : -1;
+		size_t done = 0;
+		while (done < sb.len) {
+			ssize_t w = write(pl->dlq_fd, sb.buf + done, sb.len - done);
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w <= 0)
+				break;
+			done += (size_t)w;
+		}
+		if (done < sb.len || fdatasync(pl->dlq_fd) != 0) {
+			int e = done < sb.len && errno == 0 ? ENOSPC : errno;
 			wmh_log(WM_LOG_ERROR, pl->name, NULL, "cannot write dead-letter file %s: %s", pl->dlq_path,
-			        strerror(errno));
+			        strerror(e));
+			/* no half line may stay behind: the retry writes it whole */
+			if (before >= 0 && ftruncate(pl->dlq_fd, before) != 0)
+				wmh_log(WM_LOG_ERROR, pl->name, NULL, "cannot cut the partial line from %s: %s",
+				        pl->dlq_path, strerror(errno));
+			close(pl->dlq_fd);
+			pl->dlq_fd = -1;
 			rc = -1;
 		}
 	}

@@ -10,6 +10,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const struct wm_option queue_opts[] = {
 	{"capacity", WM_OPT_INT, "10000", 0, 0, "records held between source and sink; when full the source waits",
@@ -128,6 +129,7 @@ static int build_one(struct wm_config *map, const char *file_plugin_dir, struct 
 	memset(pl, 0, sizeof *pl);
 	pthread_mutex_init(&pl->dlq_mu, NULL);
 	pl->done_fd = -1;
+	pl->dlq_fd = -1;
 	pl->name = strdup(wmh_cfg_str(map, "name"));
 	const char *plugin_dir = wmh_cfg_str(map, "plugin_dir");
 	if (!plugin_dir)
@@ -298,8 +300,8 @@ void wmh_pipeline_free(struct wmh_pipeline *pl)
 	wmh_queue_free(pl->q);
 	wmh_acks_free(pl->acks);
 	wmh_record_pool_reserve(-pl->pool_reserved);
-	if (pl->dlq_file)
-		fclose(pl->dlq_file);
+	if (pl->dlq_fd >= 0)
+		close(pl->dlq_fd);
 	pthread_mutex_destroy(&pl->dlq_mu);
 	free(pl->dlq_path);
 	free(pl->name);

@@ -42,7 +42,7 @@ struct wmh_pipeline {
 	int done_fd;              /* eventfd written when both threads ended; -1 = none */
 
 	pthread_mutex_t dlq_mu;
-	FILE *dlq_file;
+	int dlq_fd; /* the dead-letter file, open for appending; -1 until the first bad record */
 	struct wmh_stats stats;
 	struct wmh_pipeline *next;
 };

@@ -229,7 +229,8 @@ static int64_t backoff_ms(struct wmh_pipeline *pl, int attempt, uint64_t *rng)
 		base *= 2;
 	if (base > pl->retry_max_ms)
 		base = pl->retry_max_ms;
-	return base / 2 + (int64_t)(rng_next(rng) % (uint64_t)(base / 2 + 1));
+	int64_t ms = base / 2 + (int64_t)(rng_next(rng) % (uint64_t)(base / 2 + 1));
+	return ms > 0 ? ms : 1; /* never a busy loop, whatever retry.max says */
 }
 
 void wmh_backoff_sleep(struct wmh_pipeline *pl, int attempt, uint64_t *rng, int64_t *slept_ms)
@@ -389,15 +390,20 @@ static int settle(struct sink_state *s, struct wm_batch *b, enum wm_result res)
 	b->n = keep;
 	atomic_fetch_add(&pl->stats.written, written);
 	flush_acks(pl, &s->acc);
+	if (res == WM_FATAL) {
+		/* also when every record of the batch already had its verdict:
+		 * the sink cannot take more */
+		wmh_log(WM_LOG_ERROR, pl->name, pl->sink->label,
+		        "sink failed fatally; %zu records not delivered; stopping the pipeline", keep);
+		atomic_store(&pl->sink_failed, 1);
+		atomic_store(&pl->failed, 1);
+	}
 	if (keep == 0) {
 		batch_free(s, b);
 		return 0;
 	}
 	if (res == WM_FATAL) {
-		wmh_log(WM_LOG_ERROR, pl->name, pl->sink->label,
-		        "sink failed fatally; %zu records not delivered; stopping the pipeline", keep);
-		atomic_store(&pl->sink_failed, 1);
-		atomic_store(&pl->failed, 1);
+		/* logged above */
 	} else if (atomic_load(&pl->sink_failed)) {
 		wmh_log(WM_LOG_ERROR, pl->name, pl->sink->label,
 		        "giving up on %zu records: the sink failed (not acknowledged to the source)", keep);

@@ -190,6 +190,15 @@ int pg_conninfo_parse(const char *conninfo, PQconninfoOption **opts, char *err, 
 			         o->keyword);
 			goto bad;
 		}
+		/* "postgresql://app:2024/Summer!@db/x": the password's '/' ends
+		 * the authority, its digits pass for a port, the rest becomes
+		 * the database name that libpq prints */
+		if (!strcmp(o->keyword, "dbname") && strchr(o->val, '@') &&
+		    (!strncmp(conninfo, "postgresql://", 13) || !strncmp(conninfo, "postgres://", 11))) {
+			snprintf(err, errlen, "the database name contains '@' (is a '/' of the password not written as "
+			         "%%2F?)");
+			goto bad;
+		}
 		if (!strcmp(o->keyword, "port") && o->val[strspn(o->val, "0123456789, ")] != '\0') {
 			snprintf(err, errlen, "the port is not a number (is a '/' or '@' of the password not "
 			         "percent-encoded?)");
@@ -259,7 +268,7 @@ static void scrub_secrets(const struct pg_sink_ctx *c, const PQconninfoOption *o
 	if (n >= 0)
 		scrub(msg, secrets, (size_t)n, &b);
 	if (n < 0 || b.oom)
-		snprintf(out, outlen, "(out of memory: message hidden)");
+		snprintf(out, outlen, "(message hidden: it may hold a password)");
 	else
 		copy_message(b.p, out, outlen);
 	pg_buf_free(&b);

@@ -24,16 +24,16 @@ targets() {
 start_agent() {
 	local name=$1
 	shift
+	mkdir -p "$T/$name" # the dead-letter file's directory: checked at start
 	env "$@" WMHOST_STATE_DIR="$T/$name" "$WMHOST" run pipelines/monitor.yaml >"$T/$name.out" 2>"$T/$name.log" &
-	mkdir -p "$T/$name"
 	eval "PID_$name=$!"
 	on_exit "kill -9 $! 2>/dev/null"
 }
 start_store() {
 	local name=$1
 	shift
+	mkdir -p "$T/$name" # the dead-letter file's directory: checked at start
 	env "$@" WMHOST_STATE_DIR="$T/$name" "$WMHOST" run pipelines/store.yaml >"$T/$name.out" 2>>"$T/$name.log" &
-	mkdir -p "$T/$name"
 	eval "PID_$name=$!"
 	on_exit "kill -9 $! 2>/dev/null"
 }

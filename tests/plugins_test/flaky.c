@@ -16,7 +16,7 @@ struct flaky_ctx {
 	struct wm_instance *inst;
 	FILE *out, *batches;
 	int64_t retry_first, fail_every, fatal_after, delay_ms, calls;
-	int retry_partial;
+	int retry_partial, fatal_done;
 	int64_t first_us;
 	int pipelined;
 	int64_t finishes;
@@ -35,6 +35,8 @@ static const struct wm_option flaky_options[] = {
 	 NULL},
 	{"fail_every", WM_OPT_INT, "0", 0, 0, "records whose seq is a multiple of N are refused", 0, NULL, NULL},
 	{"fatal_after", WM_OPT_INT, "0", 0, 0, "the Nth write call fails fatally (0 = never)", 0, NULL, NULL},
+	{"fatal_done", WM_OPT_BOOL, "false", 0, 0, "a fatal write call first writes and marks every record done", 0,
+	 NULL, NULL},
 	{"delay", WM_OPT_DURATION, "0ms", 0, 0, "time each write call takes (pipelined: each batch)", 0, NULL, NULL},
 	{"pipelined", WM_OPT_BOOL, "false", 0, 0, "write() returns WM_PENDING; poll() finishes batches", 0, NULL,
 	 NULL},
@@ -52,6 +54,7 @@ static int flaky_init(struct wm_instance *inst, const struct wm_config *cfg, enu
 	c->retry_partial = API->cfg_bool(cfg, "retry_partial");
 	c->fail_every = API->cfg_int(cfg, "fail_every");
 	c->fatal_after = API->cfg_int(cfg, "fatal_after");
+	c->fatal_done = API->cfg_bool(cfg, "fatal_done");
 	c->delay_ms = API->cfg_duration_ms(cfg, "delay");
 	c->pipelined = API->cfg_bool(cfg, "pipelined") && role == WM_ROLE_SINK;
 	c->first_us = API->mono_us();
@@ -81,8 +84,14 @@ static int64_t seq_of(const struct wm_record *r)
 static enum wm_result judge(struct flaky_ctx *c, struct wm_batch *b, int64_t call)
 {
 	size_t n = API->batch_len(b);
-	if (c->fatal_after > 0 && call >= c->fatal_after)
+	if (c->fatal_after > 0 && call >= c->fatal_after) {
+		for (size_t i = 0; c->fatal_done && i < n; i++) {
+			fprintf(c->out, "%lld\n", (long long)seq_of(API->batch_at(b, i)));
+			API->batch_done(b, i);
+		}
+		fflush(c->out);
 		return WM_FATAL;
+	}
 	if (call <= c->retry_first) {
 		if (c->retry_partial) {
 			for (size_t i = 0; i < n / 2; i++) {

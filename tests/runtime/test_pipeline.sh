@@ -251,23 +251,31 @@ signal_after fatalonce 0.5 TERM
 check fatal_sink_is_not_called_again bash -c "[ \$(grep -c 'sink failed fatally' '$T/fatalonce.err') -eq 1 ] && [ $(lines "$T/fatalonce.batches") -le 4 ] && [ $waited -le 3 ]"
 check fatal_sink_exit_1 test $rc -eq 1
 
+# FATAL stops the pipeline also when the sink had marked every record of
+# the batch done before answering it.
+pipe fataldone 'count: 100' 'fatal_after: 3, fatal_done: true' 'batch: {max_records: 10, max_wait: 10ms}
+queue: {capacity: 10}'
+"$WMHOST" run "$T/fataldone.yaml" 2>"$T/fataldone.err"
+rc=$?
+check fatal_with_every_record_done_still_stops bash -c "[ $rc -eq 1 ] && [ $(lines "$T/fataldone.batches") -eq 3 ] && grep -q 'sink failed fatally; 0 records not delivered' '$T/fataldone.err'"
+
 # A dead-letter file that cannot be written for a while (here its path is a
 # directory): the record waits, with backoff, and is written once the path
 # is usable again; nothing is dropped and the acks behind it go on.
-pipe dlqwait 'count: 300, rate: 150, streams: 1, ack_log: '"$T"'/dlqwait.acks' 'fail_every: 50' 'retry: {initial: 50ms, max: 200ms}
+pipe dlqwait 'count: 450, rate: 150, streams: 1, ack_log: '"$T"'/dlqwait.acks' 'fail_every: 150' 'retry: {initial: 50ms, max: 200ms}
 batch: {max_records: 20, max_wait: 10ms}'
 "$WMHOST" run "$T/dlqwait.yaml" 2>"$T/dlqwait.err" &
 pid=$!
-# after the start's check of the path, before the first refusal (at 0.33 s)
+# after the start's check of the path, before the first refusal (at 1 s)
 for i in $(seq 1 100); do grep -q 'started:' "$T/dlqwait.err" && break; sleep 0.01; done
 mkdir "$T/dlqwait.dead.jsonl"
-sleep 1
+sleep 1.6
 rmdir "$T/dlqwait.dead.jsonl"
 wait $pid
 rc=$?
 check dead_letter_failure_is_retried grep -q 'dead-letter write failed; the record is kept, retry #1' "$T/dlqwait.err"
-check dead_letter_failure_loses_nothing bash -c "[ $rc -eq 0 ] && [ $(lines "$T/dlqwait.dead.jsonl") -eq 6 ] && [ $(lines "$T/dlqwait.out") -eq 294 ]"
-check dead_letter_failure_does_not_stall_acks grep -q '^0 299$' "$T/dlqwait.acks"
+check dead_letter_failure_loses_nothing bash -c "[ $rc -eq 0 ] && [ $(lines "$T/dlqwait.dead.jsonl") -eq 3 ] && [ $(lines "$T/dlqwait.out") -eq 447 ]"
+check dead_letter_failure_does_not_stall_acks grep -q '^0 449$' "$T/dlqwait.acks"
 
 # The dead-letter line keeps the refused record's key (a replay restores
 # the partitioning).
@@ -275,3 +283,47 @@ check dead_letter_lines_keep_the_key python3 -c "
 import json
 rows=[json.loads(l) for l in open('$T/fail.dead.jsonl')]
 assert all(r['key']=='k%d' % (r['record']['seq'] % 16) for r in rows), rows[0]"
+
+# The dead-letter file's disk fills up after the file was opened (a 4 KiB
+# tmpfs, grown later): a line cut short is removed before the retry writes
+# it whole, so the file stays valid JSON lines and every dead letter is
+# there once.
+mkdir "$T/small"
+if [ "$(id -u)" = 0 ] && mount -t tmpfs -o size=4k tmpfs "$T/small" 2>/dev/null; then
+	on_exit umount "$T/small"
+	pipe dlqfull 'count: 400, rate: 200, payload_bytes: 300, streams: 1, ack_log: '"$T"'/dlqfull.acks' 'fail_every: 20' 'retry: {initial: 50ms, max: 200ms}
+batch: {max_records: 20, max_wait: 10ms}'
+	sed -i "s|^dead_letter: .*|dead_letter: {path: $T/small/x.jsonl}|" "$T/dlqfull.yaml"
+	"$WMHOST" run "$T/dlqfull.yaml" 2>"$T/dlqfull.err" &
+	pid=$!
+	sleep 1.5 # lines of about 500 bytes: the 4 KiB are full after 8
+	mount -o remount,size=1m "$T/small"
+	wait $pid
+	rc=$?
+	check full_dead_letter_disk_is_retried grep -q 'dead-letter write failed; the record is kept' "$T/dlqfull.err"
+	check full_dead_letter_disk_keeps_whole_lines_only python3 -c "
+import json
+rows=[json.loads(l) for l in open('$T/small/x.jsonl')]
+seqs=sorted(r['record']['seq'] for r in rows)
+assert seqs==list(range(0,400,20)), seqs"
+	check full_dead_letter_disk_run_exits_0 test $rc -eq 0
+else
+	skip "full_dead_letter_disk_is_retried: needs root to mount a small tmpfs"
+fi
+
+# The dead-letter file's directory is removed after the file was opened:
+# later dead letters are not written into the deleted file (where they
+# would look durable and vanish) but wait until the path works again.
+mkdir "$T/dlgone"
+pipe dlqgone 'count: 300, rate: 100, streams: 1, ack_log: '"$T"'/dlqgone.acks' 'fail_every: 50' 'retry: {initial: 50ms, max: 200ms}
+batch: {max_records: 10, max_wait: 10ms}'
+sed -i "s|^dead_letter: .*|dead_letter: {path: $T/dlgone/x.jsonl}|" "$T/dlqgone.yaml"
+"$WMHOST" run "$T/dlqgone.yaml" 2>"$T/dlqgone.err" &
+pid=$!
+sleep 1.2 # the first three dead letters (0, 0.5 and 1 s) are written
+rm -rf "$T/dlgone"
+sleep 0.8
+mkdir "$T/dlgone"
+wait $pid
+rc=$?
+check dead_letters_after_the_directory_went_are_in_the_new_file bash -c "[ $rc -eq 0 ] && [ $(lines "$T/dlgone/x.jsonl") -eq 3 ] && grep -q '^0 299$' '$T/dlqgone.acks'"

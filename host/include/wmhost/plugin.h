@@ -279,8 +279,6 @@ struct wm_host_api {
 	 * in the years 0001-9999. Returns 0 with *us (µs since the epoch, UTC),
 	 * or -1. */
 	int (*parse_time)(const char *s, size_t len, int64_t *us);
-	/* Writes us as "2026-11-27T21:50:00.123456Z" (27 bytes and a NUL). */
-	void (*format_time)(int64_t us, char out[32]);
 };
 
 /* True when the host's table has the member (a host built from an older

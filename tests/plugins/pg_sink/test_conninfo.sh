@@ -67,6 +67,10 @@ bad_conninfo_case "uri_with_unencoded_at_in_password_is_a_config_error_without_t
 	"postgresql://wmhost_pw:$p1@$p2@$host:$port/$db"
 bad_conninfo_case "uri_with_unencoded_slash_in_password_is_a_config_error_without_the_password" \
 	"postgresql://wmhost_pw:$p1/$p2@$host:$port/$db"
+# a password whose part before the '/' is all digits passes for a port:
+# the rest lands in the database name, which libpq prints
+bad_conninfo_case "uri_with_digits_then_slash_in_password_is_a_config_error_without_the_password" \
+	"postgresql://wmhost_pw:2024/$p2@$host:$port/$db"
 
 # Connection errors with a valid conninfo that holds a password never show
 # it, even where libpq's message repeats the same text (a password equal to
