@@ -266,15 +266,18 @@ pipe dlqwait 'count: 450, rate: 150, streams: 1, ack_log: '"$T"'/dlqwait.acks' '
 batch: {max_records: 20, max_wait: 10ms}'
 "$WMHOST" run "$T/dlqwait.yaml" 2>"$T/dlqwait.err" &
 pid=$!
-# after the start's check of the path, before the first refusal (at 1 s)
-for i in $(seq 1 100); do grep -q 'started:' "$T/dlqwait.err" && break; sleep 0.01; done
+# seq 0 is refused at once; once its dead letter is in the file, the file
+# is moved away and a directory takes its path until after the next
+# refusal (at 1 s)
+wait_for 5 test -s "$T/dlqwait.dead.jsonl"
+mv "$T/dlqwait.dead.jsonl" "$T/dlqwait.first.jsonl"
 mkdir "$T/dlqwait.dead.jsonl"
-sleep 1.6
+sleep 1.5
 rmdir "$T/dlqwait.dead.jsonl"
 wait $pid
 rc=$?
 check dead_letter_failure_is_retried grep -q 'dead-letter write failed; the record is kept, retry #1' "$T/dlqwait.err"
-check dead_letter_failure_loses_nothing bash -c "[ $rc -eq 0 ] && [ $(lines "$T/dlqwait.dead.jsonl") -eq 3 ] && [ $(lines "$T/dlqwait.out") -eq 447 ]"
+check dead_letter_failure_loses_nothing bash -c "[ $rc -eq 0 ] && [ $(lines "$T/dlqwait.first.jsonl") -eq 1 ] && [ $(lines "$T/dlqwait.dead.jsonl") -eq 2 ] && [ $(lines "$T/dlqwait.out") -eq 447 ]"
 check dead_letter_failure_does_not_stall_acks grep -q '^0 449$' "$T/dlqwait.acks"
 
 # The dead-letter line keeps the refused record's key (a replay restores
