@@ -105,8 +105,11 @@ static struct wm_instance *build_instance(struct wm_config *map, const char *pip
 #define BATCH_RECORDS_MAX 1000000
 #define IN_FLIGHT_MAX 1024
 
-static int in_range(const struct wm_config *map, const char *key, int64_t v, int64_t hi, struct wmh_diag *d)
+/* Reads key into *out if it lies in 1..hi; else reports it (and leaves 1). */
+static int in_range(const struct wm_config *map, const char *key, int64_t hi, size_t *out, struct wmh_diag *d)
 {
+	int64_t v = wmh_cfg_int(map, key);
+	*out = v >= 1 && v <= hi ? (size_t)v : 1;
 	if (v >= 1 && v <= hi)
 		return 0;
 	const struct wm_config *n = wmh_cfg_get(map, key);
@@ -152,14 +155,9 @@ static int build_one(struct wm_config *map, const char *file_plugin_dir, struct 
 		bn = &empty_b;
 	if (!rn)
 		rn = &empty_r;
-	int64_t cap = wmh_cfg_int(qn, "capacity"), maxr = wmh_cfg_int(bn, "max_records");
-	errs += in_range(qn, "capacity", cap, QUEUE_CAP_MAX, d);
-	errs += in_range(bn, "max_records", maxr, BATCH_RECORDS_MAX, d);
-	int64_t mif = wmh_cfg_int(bn, "max_in_flight");
-	errs += in_range(bn, "max_in_flight", mif, IN_FLIGHT_MAX, d);
-	pl->max_in_flight = (size_t)(mif >= 1 && mif <= IN_FLIGHT_MAX ? mif : 1);
-	pl->queue_cap = (size_t)(cap >= 1 && cap <= QUEUE_CAP_MAX ? cap : 1);
-	pl->max_records = (size_t)(maxr >= 1 && maxr <= BATCH_RECORDS_MAX ? maxr : 1);
+	errs += in_range(qn, "capacity", QUEUE_CAP_MAX, &pl->queue_cap, d);
+	errs += in_range(bn, "max_records", BATCH_RECORDS_MAX, &pl->max_records, d);
+	errs += in_range(bn, "max_in_flight", IN_FLIGHT_MAX, &pl->max_in_flight, d);
 	pl->max_wait_ms = wmh_cfg_duration_ms(bn, "max_wait");
 	pl->retry_initial_ms = wmh_cfg_duration_ms(rn, "initial");
 	pl->retry_max_ms = wmh_cfg_duration_ms(rn, "max");

@@ -403,7 +403,7 @@ static int settle(struct sink_state *s, struct wm_batch *b, enum wm_result res)
 		return 0;
 	}
 	if (res == WM_FATAL) {
-		/* logged above */
+		/* given up below; logged above */
 	} else if (atomic_load(&pl->sink_failed)) {
 		wmh_log(WM_LOG_ERROR, pl->name, pl->sink->label,
 		        "giving up on %zu records: the sink failed (not acknowledged to the source)", keep);

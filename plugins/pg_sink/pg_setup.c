@@ -484,8 +484,8 @@ static int check_types(struct pg_sink_ctx *c, char *st, char *err, size_t errlen
  * its SQLSTATE) means native partitions, as before. */
 static int extension_retry(const char *st)
 {
-	return !st[0] || !strncmp(st, "08", 2) || !strncmp(st, "40", 2) || !strncmp(st, "53", 2) ||
-	       !strncmp(st, "57", 2) || !strcmp(st, "55P03") || !strcmp(st, "25006") || !strcmp(st, "23505");
+	/* what is retried anywhere, plus two sessions creating it at once */
+	return pg_classify(st) == PG_ERR_TRANSIENT || !strcmp(st, "23505");
 }
 
 /* Decides the path: 1 hypertable, 0 native partitions. */
