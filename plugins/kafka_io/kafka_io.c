@@ -23,7 +23,8 @@ static const struct wm_option kafka_options[] = {
 	{"properties", WM_OPT_MAP, NULL, 0, 0,
 	 "librdkafka settings passed through as they are (security.protocol, ssl.ca.location, "
 	 "ssl.certificate.location, ssl.key.location, sasl.mechanisms, sasl.username, sasl.password, linger.ms, "
-	 "compression.type, ...)",
+	 "compression.type, ...); the sink applies linger.ms itself, so that librdkafka's broker thread sleeps "
+	 "while it waits for the broker (docs/kafka_io.md)",
 	 0, NULL, NULL},
 	{"partitions", WM_OPT_INT, "3", 0, 0, "setup: partitions of the topic when it is created", 0, NULL, NULL},
 	{"replication_factor", WM_OPT_INT, "1", 0, 0, "setup: replication factor of the topic when it is created", 0,
@@ -483,6 +484,8 @@ static int kafka_init(struct wm_instance *inst, const struct wm_config *cfg, enu
 	if ((is_source ? source_conf(c, cfg, conf, err, errlen) : sink_conf(c, cfg, conf, err, errlen)) != 0)
 		goto fail;
 	if (apply_properties(cfg, conf, err, errlen) != 0)
+		goto fail;
+	if (!is_source && kafka_sink_take_linger(c, conf, err, errlen) != 0)
 		goto fail;
 
 	if (check_only(inst)) {

@@ -66,6 +66,16 @@ struct kafka_io_ctx {
 	int sync_done; /* without pipelining: write() waits for its batch */
 	enum wm_result sync_result;
 	uint64_t late_delivered, late_failed;
+	/* linger: how long messages may wait for more before they are sent
+	 * anyway (the user's linger.ms); kafka_io keeps that wait itself and
+	 * gives librdkafka a long one (sink.c says why) */
+	int64_t linger_us;
+	int64_t progress_us;     /* last hand-over or delivery report */
+	int reports_seen;        /* set by the report callback, cleared by waits */
+	int64_t outstanding;     /* bytes handed to librdkafka without a report */
+	int64_t batch_bytes;     /* librdkafka's batch.size */
+	int32_t partitions_seen; /* highest partition in a report, plus one */
+	int forcing;             /* inside a flush that ends when a batch completes */
 
 	/* source */
 	char *group_id;
@@ -94,6 +104,7 @@ void kafka_sink_poll(void *ctx, int timeout_ms);
 enum wm_result kafka_sink_write(void *ctx, struct wm_batch *b);
 void kafka_sink_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque);
 void kafka_sink_close(struct kafka_io_ctx *c);
+int kafka_sink_take_linger(struct kafka_io_ctx *c, rd_kafka_conf_t *conf, char *err, size_t errlen);
 
 /* source.c */
 int kafka_source_run(void *ctx, struct wm_emitter *em);

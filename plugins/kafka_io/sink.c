@@ -42,6 +42,7 @@ struct kafka_batch {
 	struct kafka_batch *next; /* in flight (oldest first), or free */
 	struct wm_batch *b;       /* NULL once finished: late reports only count */
 	int async;                /* ends with batch_finish(), else write() returns */
+	int64_t handed_us;        /* when write() handed it to librdkafka */
 	size_t n, handed;         /* records, and how many were given to librdkafka */
 	size_t pending;           /* messages without a delivery report */
 	size_t transient;         /* messages that failed transiently */
@@ -92,9 +93,12 @@ static int add_suspect(struct kafka_batch *kb, size_t index)
  * pipeline's sink thread). */
 void kafka_sink_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
-	(void)rk;
 	struct kafka_io_ctx *c = opaque;
 	const struct kafka_msg_ref *ref = m->_private;
+	c->outstanding -= (int64_t)m->len;
+	c->reports_seen = 1;
+	if (m->partition >= c->partitions_seen)
+		c->partitions_seen = m->partition + 1;
 	if (!ref)
 		return;
 	struct kafka_batch *kb = ref->kb;
@@ -106,6 +110,8 @@ void kafka_sink_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 		return;
 	}
 	kb->pending--;
+	if (kb->pending == 0 && c->forcing)
+		rd_kafka_yield(rk); /* a batch can end: let its flush return */
 	if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
 		API->batch_done(kb->b, ref->index);
 	} else if (is_permanent(m->err) && !kb->isolating) {
@@ -213,6 +219,7 @@ static struct kafka_batch *kb_get(struct kafka_io_ctx *c, struct wm_batch *b, si
 	kb->next = NULL;
 	kb->b = b;
 	kb->async = c->pipelined;
+	kb->handed_us = API->mono_us();
 	kb->n = n;
 	kb->handed = kb->pending = kb->transient = kb->produce_failed = 0;
 	kb->last_err = kb->produce_err = RD_KAFKA_RESP_ERR_NO_ERROR;
@@ -321,6 +328,86 @@ static char *encode(struct kafka_io_ctx *c, struct kafka_batch *kb, const struct
 	return NULL;
 }
 
+/* ---- waiting for delivery reports ----
+ *
+ * linger. librdkafka 2.0 sends at most one produce request per partition at
+ * a time when idempotent, and while that request is out, a partition whose
+ * queued messages are older than linger.ms makes its broker thread poll
+ * without sleeping until the response is in. With the default 5 ms a busy
+ * sink's messages are older than that most of the time, so the thread spins
+ * on a core the broker (often on the same machine) or the pipeline could
+ * use. kafka_io therefore keeps the user's linger itself and gives
+ * librdkafka a long one: full batches (batch.size, batch.num.messages)
+ * still go as soon as a partition may send, and the sink decides when the
+ * partial ones go: it flushes while it waits for reports (librdkafka then
+ * sends what it holds as soon as it may, as with its own linger) until a
+ * batch of the pipeline is complete and the host can hand over the next,
+ *  - when its oldest batch was handed over linger ago and less than a
+ *    request per partition (batch.size for each partition written to) is
+ *    on its way: no partition can fill a request any more; or
+ *  - when nothing has moved for linger: no message handed over, no
+ *    delivery report (a quiet pipeline, the first batches before the
+ *    partitions are known, a partial batch that holds up the pipeline).
+ * With more on its way (a large batch.max_in_flight × batch.max_records and
+ * a broker that keeps up) only full requests go, and the broker thread
+ * sleeps until responses come. */
+#define LIBRDKAFKA_LINGER_MS 1000
+
+/* Called with the producer's settings after the user's properties: the
+ * user's linger.ms (or its alias, or librdkafka's default) becomes the
+ * sink's own, librdkafka's batch.size is noted. */
+int kafka_sink_take_linger(struct kafka_io_ctx *c, rd_kafka_conf_t *conf, char *err, size_t errlen)
+{
+	char v[64];
+	size_t vl = sizeof v;
+	if (rd_kafka_conf_get(conf, "linger.ms", v, &vl) != RD_KAFKA_CONF_OK) {
+		snprintf(err, errlen, "librdkafka has no linger.ms");
+		return -1;
+	}
+	double ms = strtod(v, NULL);
+	c->linger_us = (int64_t)(ms * 1000.0);
+	vl = sizeof v;
+	if (rd_kafka_conf_get(conf, "batch.size", v, &vl) != RD_KAFKA_CONF_OK) {
+		snprintf(err, errlen, "librdkafka has no batch.size");
+		return -1;
+	}
+	c->batch_bytes = strtoll(v, NULL, 10);
+	if (ms >= LIBRDKAFKA_LINGER_MS)
+		return 0;
+	char buf[32];
+	snprintf(buf, sizeof buf, "%d", LIBRDKAFKA_LINGER_MS);
+	if (rd_kafka_conf_set(conf, "linger.ms", buf, err, errlen) != RD_KAFKA_CONF_OK)
+		return -1;
+	return 0;
+}
+
+/* Serves delivery reports for up to timeout_ms, flushing when partial
+ * batches should go (above), or at once when urgent. Finishes no batch:
+ * serve() does. */
+static void wait_reports(struct kafka_io_ctx *c, int timeout_ms, int urgent)
+{
+	int64_t now = API->mono_us();
+	/* when partial batches go: after a lull, or when the window is thin */
+	int64_t due = urgent ? now : c->progress_us + c->linger_us;
+	int32_t parts = c->partitions_seen > 0 ? c->partitions_seen : 1;
+	if (c->inflight && c->outstanding < (int64_t)parts * c->batch_bytes &&
+	    c->inflight->handed_us + c->linger_us < due)
+		due = c->inflight->handed_us + c->linger_us;
+	if (timeout_ms > 0 && now >= due && rd_kafka_outq_len(c->rk) > 0) {
+		c->forcing = 1;
+		rd_kafka_flush(c->rk, timeout_ms);
+		c->forcing = 0;
+	} else {
+		if (timeout_ms > 0 && due > now && (due - now) / 1000 < timeout_ms)
+			timeout_ms = (int)((due - now + 999) / 1000);
+		rd_kafka_poll(c->rk, timeout_ms);
+	}
+	if (c->reports_seen) {
+		c->reports_seen = 0;
+		c->progress_us = API->mono_us();
+	}
+}
+
 /* ---- producing ---- */
 
 /* Hands one record to librdkafka. Returns 0 when queued, 1 when the record
@@ -365,13 +452,14 @@ static int produce_one(struct kafka_io_ctx *c, struct kafka_batch *kb, size_t i)
 		if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
 			owned = 0;
 			kb->pending++;
+			c->outstanding += (int64_t)json_len;
 			rc = 0;
 			break;
 		}
 		if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL && !API->batch_aborting(b)) {
 			/* librdkafka's own queue is full: serving delivery
 			 * reports makes room; this is backpressure, not failure. */
-			rd_kafka_poll(c->rk, DR_POLL_MS);
+			wait_reports(c, DR_POLL_MS, 0);
 			continue;
 		}
 		kb->produce_err = err;
@@ -399,7 +487,7 @@ static void isolate(struct kafka_io_ctx *c, struct kafka_batch *kb)
 		if (produce_one(c, kb, kb->suspects[s]) < 0)
 			kb->produce_failed++;
 		while (kb->pending > 0 && !API->batch_aborting(kb->b))
-			rd_kafka_poll(c->rk, DR_POLL_MS);
+			wait_reports(c, DR_POLL_MS, 1); /* alone on purpose: it goes now */
 	}
 	if (s < kb->n_suspects)
 		kb->transient += kb->n_suspects - s;
@@ -453,7 +541,7 @@ static void finish(struct kafka_io_ctx *c, struct kafka_batch *kb, int fatal)
  * has all its reports (or is given up: shutdown deadline, fatal error). */
 static void serve(struct kafka_io_ctx *c, int timeout_ms)
 {
-	rd_kafka_poll(c->rk, timeout_ms);
+	wait_reports(c, timeout_ms, 0);
 	char fatal[512];
 	int is_fatal = rd_kafka_fatal_error(c->rk, fatal, sizeof fatal) != RD_KAFKA_RESP_ERR_NO_ERROR;
 	if (is_fatal && c->inflight)
@@ -504,6 +592,7 @@ enum wm_result kafka_sink_write(void *ctx, struct wm_batch *b)
 	for (size_t i = 0; i < n && !API->batch_aborting(b); i++, kb->handed++)
 		if (produce_one(c, kb, i) < 0)
 			kb->produce_failed++;
+	c->progress_us = kb->handed_us = API->mono_us();
 	if (kb->async) {
 		/* never ack on enqueue: the host waits for batch_finish() */
 		serve(c, 0);
