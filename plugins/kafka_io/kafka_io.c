@@ -485,8 +485,12 @@ static int kafka_init(struct wm_instance *inst, const struct wm_config *cfg, enu
 		goto fail;
 	if (apply_properties(cfg, conf, err, errlen) != 0)
 		goto fail;
-	if (!is_source && kafka_sink_take_linger(c, conf, err, errlen) != 0)
-		goto fail;
+	if (!is_source) {
+		const struct wm_config *props = API->cfg_get(cfg, "properties");
+		int user_sticky = props && API->cfg_get(props, "sticky.partitioning.linger.ms") != NULL;
+		if (kafka_sink_take_linger(c, conf, user_sticky, err, errlen) != 0)
+			goto fail;
+	}
 
 	if (check_only(inst)) {
 		/* `wmhost check`: the settings are valid; open no client. */
@@ -508,6 +512,8 @@ static int kafka_init(struct wm_instance *inst, const struct wm_config *cfg, enu
 	 * creating the topic with its defaults before `setup` could. */
 	if (is_source)
 		rd_kafka_poll_set_consumer(c->rk);
+	else
+		kafka_sink_log_linger(c);
 	*out = c;
 	return 0;
 fail:

@@ -104,7 +104,9 @@ void kafka_sink_poll(void *ctx, int timeout_ms);
 enum wm_result kafka_sink_write(void *ctx, struct wm_batch *b);
 void kafka_sink_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque);
 void kafka_sink_close(struct kafka_io_ctx *c);
-int kafka_sink_take_linger(struct kafka_io_ctx *c, rd_kafka_conf_t *conf, char *err, size_t errlen);
+int kafka_sink_take_linger(struct kafka_io_ctx *c, rd_kafka_conf_t *conf, int user_sticky, char *err,
+                           size_t errlen);
+void kafka_sink_log_linger(struct kafka_io_ctx *c);
 
 /* source.c */
 int kafka_source_run(void *ctx, struct wm_emitter *em);

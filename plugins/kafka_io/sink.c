@@ -355,30 +355,62 @@ static char *encode(struct kafka_io_ctx *c, struct kafka_batch *kb, const struct
 
 /* Called with the producer's settings after the user's properties: the
  * user's linger.ms (or its alias, or librdkafka's default) becomes the
- * sink's own, librdkafka's batch.size is noted. */
-int kafka_sink_take_linger(struct kafka_io_ctx *c, rd_kafka_conf_t *conf, char *err, size_t errlen)
+ * sink's own, and librdkafka gets LIBRDKAFKA_LINGER_MS, or half the
+ * delivery timeout when that is less (librdkafka wants message.timeout.ms
+ * above linger.ms, and a message should not spend its delivery time
+ * waiting), never less than the user's. librdkafka derives how long
+ * records without a key stick to one partition from linger.ms; unless the
+ * user set that (user_sticky), it keeps the value the user's linger gives. */
+int kafka_sink_take_linger(struct kafka_io_ctx *c, rd_kafka_conf_t *conf, int user_sticky, char *err,
+                           size_t errlen)
 {
 	char v[64];
 	size_t vl = sizeof v;
-	if (rd_kafka_conf_get(conf, "linger.ms", v, &vl) != RD_KAFKA_CONF_OK) {
-		snprintf(err, errlen, "librdkafka has no linger.ms");
-		return -1;
-	}
-	double ms = strtod(v, NULL);
-	c->linger_us = (int64_t)(ms * 1000.0);
+	double ms = -1;
+	long long batch = -1, timeout = -1;
+	if (rd_kafka_conf_get(conf, "linger.ms", v, &vl) == RD_KAFKA_CONF_OK)
+		ms = strtod(v, NULL);
 	vl = sizeof v;
-	if (rd_kafka_conf_get(conf, "batch.size", v, &vl) != RD_KAFKA_CONF_OK) {
-		snprintf(err, errlen, "librdkafka has no batch.size");
+	if (rd_kafka_conf_get(conf, "batch.size", v, &vl) == RD_KAFKA_CONF_OK)
+		batch = strtoll(v, NULL, 10);
+	vl = sizeof v;
+	if (rd_kafka_conf_get(conf, "message.timeout.ms", v, &vl) == RD_KAFKA_CONF_OK)
+		timeout = strtoll(v, NULL, 10);
+	if (ms < 0 || batch <= 0 || timeout <= 0) {
+		snprintf(err, errlen, "cannot read librdkafka's linger.ms, batch.size or message.timeout.ms");
 		return -1;
 	}
-	c->batch_bytes = strtoll(v, NULL, 10);
-	if (ms >= LIBRDKAFKA_LINGER_MS)
-		return 0;
+	c->linger_us = (int64_t)(ms * 1000.0);
+	c->batch_bytes = batch;
+	double lib = timeout / 2 < LIBRDKAFKA_LINGER_MS ? (double)(timeout / 2) : LIBRDKAFKA_LINGER_MS;
+	if (lib <= ms)
+		return 0; /* the user's own is as long */
 	char buf[32];
-	snprintf(buf, sizeof buf, "%d", LIBRDKAFKA_LINGER_MS);
+	if (!user_sticky) {
+		double sticky = 2 * ms < 900000 ? 2 * ms : 900000;
+		snprintf(buf, sizeof buf, "%lld", (long long)sticky);
+		if (rd_kafka_conf_set(conf, "sticky.partitioning.linger.ms", buf, err, errlen) != RD_KAFKA_CONF_OK)
+			return -1;
+	}
+	snprintf(buf, sizeof buf, "%lld", (long long)lib);
 	if (rd_kafka_conf_set(conf, "linger.ms", buf, err, errlen) != RD_KAFKA_CONF_OK)
 		return -1;
 	return 0;
+}
+
+/* Says (debug) what librdkafka was given, as it reports it. */
+void kafka_sink_log_linger(struct kafka_io_ctx *c)
+{
+	const rd_kafka_conf_t *conf = rd_kafka_conf(c->rk);
+	char lib[32] = "?", sticky[32] = "?";
+	size_t n = sizeof lib;
+	rd_kafka_conf_get(conf, "linger.ms", lib, &n);
+	n = sizeof sticky;
+	rd_kafka_conf_get(conf, "sticky.partitioning.linger.ms", sticky, &n);
+	API->log(c->inst, WM_LOG_DEBUG,
+	         "linger.ms %g is applied by the sink; librdkafka has linger.ms %s, "
+	         "sticky.partitioning.linger.ms %s",
+	         (double)c->linger_us / 1000.0, lib, sticky);
 }
 
 /* Serves delivery reports for up to timeout_ms, flushing when partial

@@ -14,7 +14,7 @@ static const struct wm_host_api *API;
 struct counting_ctx {
 	struct wm_instance *inst;
 	int64_t count, rate, streams, payload_bytes, dead_every;
-	int fail_at_end;
+	int fail_at_end, stamp;
 	FILE *acks;
 	int64_t *last_ack; /* per stream: ack order check */
 	int order_broken;
@@ -31,6 +31,7 @@ static const struct wm_option counting_options[] = {
 	{"dead_every", WM_OPT_INT, "0", 0, 0, "every Nth record goes to dead_letter() instead", 0, NULL, NULL},
 	{"fail_at_end", WM_OPT_BOOL, "false", 0, 0, "run() returns an error after the last record (a failing source)", 0,
 	 NULL, NULL},
+	{"stamp", WM_OPT_BOOL, "false", 0, 0, "add a time field 't': when the record was made", 0, NULL, NULL},
 	{NULL, 0, NULL, 0, 0, NULL, 0, NULL, NULL},
 };
 
@@ -47,6 +48,7 @@ static int counting_init(struct wm_instance *inst, const struct wm_config *cfg, 
 	c->payload_bytes = API->cfg_size(cfg, "payload_bytes");
 	c->dead_every = API->cfg_int(cfg, "dead_every");
 	c->fail_at_end = API->cfg_bool(cfg, "fail_at_end");
+	c->stamp = API->cfg_bool(cfg, "stamp");
 	const char *al = API->cfg_str(cfg, "ack_log");
 	if (c->streams > 0)
 		c->last_ack = calloc((size_t)c->streams, sizeof *c->last_ack);
@@ -95,6 +97,8 @@ static int counting_run(void *ctx, struct wm_emitter *em)
 		API->record_set_stringn(r, "key", key, key_len[i % 16]);
 		API->record_set_stringn(r, "payload", payload, (size_t)c->payload_bytes);
 		API->record_set_key(r, key, key_len[i % 16]);
+		if (c->stamp)
+			API->record_set_time(r, "t", API->now_us());
 		if (c->streams > 0)
 			API->record_set_position(r, (uint32_t)(i % c->streams), i / c->streams);
 		if (c->dead_every > 0 && (i + 1) % c->dead_every == 0) {
