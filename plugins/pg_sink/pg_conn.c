@@ -155,6 +155,39 @@ static int misplaced_at(const char *hosts)
 	}
 }
 
+/* The values libpq (15) accepts for its settings that take a word. libpq
+ * checks them only when it connects, and its verdict looks like any failed
+ * connection, which is retried for ever; here they are a config error. */
+static const char *enum_values(const char *keyword)
+{
+	static const struct {
+		const char *keyword, *values;
+	} enums[] = {
+		{"sslmode", "disable, allow, prefer, require, verify-ca, verify-full"},
+		{"gssencmode", "disable, prefer, require"},
+		{"channel_binding", "disable, prefer, require"},
+		{"target_session_attrs", "any, read-write, read-only, primary, standby, prefer-standby"},
+	};
+	for (size_t i = 0; i < sizeof enums / sizeof enums[0]; i++)
+		if (!strcmp(keyword, enums[i].keyword))
+			return enums[i].values;
+	return NULL;
+}
+
+/* v is one of the comma-and-space separated words of list. */
+static int is_one_of(const char *v, const char *list)
+{
+	size_t n = strlen(v);
+	for (const char *w = list; *w;) {
+		size_t len = strcspn(w, ",");
+		if (len == n && n > 0 && !strncmp(w, v, n))
+			return 1;
+		w += len;
+		w += strspn(w, ", ");
+	}
+	return 0;
+}
+
 int pg_conninfo_parse(const char *conninfo, PQconninfoOption **opts, char *err, size_t errlen)
 {
 	*opts = NULL;
@@ -185,6 +218,11 @@ int pg_conninfo_parse(const char *conninfo, PQconninfoOption **opts, char *err, 
 	for (const PQconninfoOption *o = *opts; o->keyword; o++) {
 		if (!o->val)
 			continue;
+		const char *allowed = enum_values(o->keyword);
+		if (allowed && !is_one_of(o->val, allowed)) {
+			snprintf(err, errlen, "%s must be one of: %s", o->keyword, allowed);
+			goto bad;
+		}
 		if ((!strcmp(o->keyword, "host") || !strcmp(o->keyword, "hostaddr")) && misplaced_at(o->val)) {
 			snprintf(err, errlen, "the %s contains '@' (is a '@' of the password not written as %%40?)",
 			         o->keyword);

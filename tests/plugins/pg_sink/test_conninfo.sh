@@ -72,6 +72,13 @@ bad_conninfo_case "uri_with_unencoded_slash_in_password_is_a_config_error_withou
 bad_conninfo_case "uri_with_digits_then_slash_in_password_is_a_config_error_without_the_password" \
 	"postgresql://wmhost_pw:2024/$p2@$host:$port/$db"
 
+# Values libpq checks only when it connects (and then fails like a server
+# that is down, retried for ever): a config error up front.
+bad_conninfo_case "uri_with_unknown_sslmode_is_a_config_error" \
+	"postgresql://wmhost_pw:$p1@$host:$port/$db?sslmode=bogus"
+bad_conninfo_case "keyword_target_session_attrs_unknown_is_a_config_error" \
+	"host=$host port=$port dbname=$db user=wmhost_pw password=$p1 target_session_attrs=primary-ish"
+
 # Connection errors with a valid conninfo that holds a password never show
 # it, even where libpq's message repeats the same text (a password equal to
 # the user name).
