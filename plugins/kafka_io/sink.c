@@ -353,6 +353,14 @@ static char *encode(struct kafka_io_ctx *c, struct kafka_batch *kb, const struct
  * sleeps until responses come. */
 #define LIBRDKAFKA_LINGER_MS 1000
 
+/* A numeric librdkafka setting, or -1 when it cannot be read. */
+static double conf_number(const rd_kafka_conf_t *conf, const char *key)
+{
+	char v[64];
+	size_t n = sizeof v;
+	return rd_kafka_conf_get(conf, key, v, &n) == RD_KAFKA_CONF_OK ? strtod(v, NULL) : -1;
+}
+
 /* Called with the producer's settings after the user's properties: the
  * user's linger.ms (or its alias, or librdkafka's default) becomes the
  * sink's own, and librdkafka gets LIBRDKAFKA_LINGER_MS, or half the
@@ -364,35 +372,25 @@ static char *encode(struct kafka_io_ctx *c, struct kafka_batch *kb, const struct
 int kafka_sink_take_linger(struct kafka_io_ctx *c, rd_kafka_conf_t *conf, int user_sticky, char *err,
                            size_t errlen)
 {
-	char v[64];
-	size_t vl = sizeof v;
-	double ms = -1;
-	long long batch = -1, timeout = -1;
-	if (rd_kafka_conf_get(conf, "linger.ms", v, &vl) == RD_KAFKA_CONF_OK)
-		ms = strtod(v, NULL);
-	vl = sizeof v;
-	if (rd_kafka_conf_get(conf, "batch.size", v, &vl) == RD_KAFKA_CONF_OK)
-		batch = strtoll(v, NULL, 10);
-	vl = sizeof v;
-	if (rd_kafka_conf_get(conf, "message.timeout.ms", v, &vl) == RD_KAFKA_CONF_OK)
-		timeout = strtoll(v, NULL, 10);
+	double ms = conf_number(conf, "linger.ms");
+	long long batch = (long long)conf_number(conf, "batch.size");
+	long long timeout = (long long)conf_number(conf, "message.timeout.ms");
 	if (ms < 0 || batch <= 0 || timeout <= 0) {
 		snprintf(err, errlen, "cannot read librdkafka's linger.ms, batch.size or message.timeout.ms");
 		return -1;
 	}
 	c->linger_us = (int64_t)(ms * 1000.0);
 	c->batch_bytes = batch;
-	double lib = timeout / 2 < LIBRDKAFKA_LINGER_MS ? (double)(timeout / 2) : LIBRDKAFKA_LINGER_MS;
+	long long lib = timeout / 2 < LIBRDKAFKA_LINGER_MS ? timeout / 2 : LIBRDKAFKA_LINGER_MS;
 	if (lib <= ms)
 		return 0; /* the user's own is as long */
 	char buf[32];
 	if (!user_sticky) {
-		double sticky = 2 * ms < 900000 ? 2 * ms : 900000;
-		snprintf(buf, sizeof buf, "%lld", (long long)sticky);
+		snprintf(buf, sizeof buf, "%lld", (long long)(2 * ms < 900000 ? 2 * ms : 900000));
 		if (rd_kafka_conf_set(conf, "sticky.partitioning.linger.ms", buf, err, errlen) != RD_KAFKA_CONF_OK)
 			return -1;
 	}
-	snprintf(buf, sizeof buf, "%lld", (long long)lib);
+	snprintf(buf, sizeof buf, "%lld", lib);
 	if (rd_kafka_conf_set(conf, "linger.ms", buf, err, errlen) != RD_KAFKA_CONF_OK)
 		return -1;
 	return 0;
@@ -402,15 +400,11 @@ int kafka_sink_take_linger(struct kafka_io_ctx *c, rd_kafka_conf_t *conf, int us
 void kafka_sink_log_linger(struct kafka_io_ctx *c)
 {
 	const rd_kafka_conf_t *conf = rd_kafka_conf(c->rk);
-	char lib[32] = "?", sticky[32] = "?";
-	size_t n = sizeof lib;
-	rd_kafka_conf_get(conf, "linger.ms", lib, &n);
-	n = sizeof sticky;
-	rd_kafka_conf_get(conf, "sticky.partitioning.linger.ms", sticky, &n);
 	API->log(c->inst, WM_LOG_DEBUG,
-	         "linger.ms %g is applied by the sink; librdkafka has linger.ms %s, "
-	         "sticky.partitioning.linger.ms %s",
-	         (double)c->linger_us / 1000.0, lib, sticky);
+	         "linger.ms %g is applied by the sink; librdkafka has linger.ms %g, "
+	         "sticky.partitioning.linger.ms %g",
+	         (double)c->linger_us / 1000.0, conf_number(conf, "linger.ms"),
+	         conf_number(conf, "sticky.partitioning.linger.ms"));
 }
 
 /* Serves delivery reports for up to timeout_ms, flushing when partial
@@ -422,9 +416,11 @@ static void wait_reports(struct kafka_io_ctx *c, int timeout_ms, int urgent)
 	/* when partial batches go: after a lull, or when the window is thin */
 	int64_t due = urgent ? now : c->progress_us + c->linger_us;
 	int32_t parts = c->partitions_seen > 0 ? c->partitions_seen : 1;
-	if (c->inflight && c->outstanding < (int64_t)parts * c->batch_bytes &&
-	    c->inflight->handed_us + c->linger_us < due)
-		due = c->inflight->handed_us + c->linger_us;
+	if (c->inflight && c->outstanding < (int64_t)parts * c->batch_bytes) {
+		int64_t thin = c->inflight->handed_us + c->linger_us;
+		if (thin < due)
+			due = thin;
+	}
 	if (timeout_ms > 0 && now >= due && rd_kafka_outq_len(c->rk) > 0) {
 		c->forcing = 1;
 		rd_kafka_flush(c->rk, timeout_ms);
